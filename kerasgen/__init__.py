@@ -1,0 +1,7 @@
+"""kerasgen: generative image models for Keras 3 on TensorFlow, JAX and PyTorch."""
+
+__version__ = "0.1.0"
+
+from kerasgen.models import DCGAN
+from kerasgen.models import GenerativeModel
+from kerasgen.models import Phase

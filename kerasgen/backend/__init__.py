@@ -1,0 +1,37 @@
+"""The one place in kerasgen that knows which Keras backend is running.
+
+A kerasgen model describes one training step as a sequence of phases (a loss, the variables it
+trains, the optimizer that updates them; see `kerasgen.models.base.Phase`). This package turns
+those phases into the backend's `train_step`:
+
+- TensorFlow: one `tf.GradientTape` per phase.
+- JAX: the step is a pure function of the variables' values; each phase differentiates its loss
+  with `jax.value_and_grad` inside a `keras.StatelessScope` and applies `stateless_apply`.
+- PyTorch: `torch.autograd.grad` of each phase's loss with respect to that phase's variables only.
+
+Model files never branch on the backend; only the modules in this package import TensorFlow,
+JAX or PyTorch, and only the one for the running backend is imported.
+"""
+
+import keras
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "tensorflow":
+    from kerasgen.backend import tensorflow_steps as _steps
+elif BACKEND == "jax":
+    from kerasgen.backend import jax_steps as _steps
+elif BACKEND == "torch":
+    from kerasgen.backend import torch_steps as _steps
+else:  # pragma: no cover - numpy/openvino backends cannot train.
+    raise ImportError(
+        f"kerasgen trains with the tensorflow, jax or torch Keras backend; "
+        f"KERAS_BACKEND is {BACKEND!r}."
+    )
+
+#: `train_step(model, data)` (or `train_step(model, state, data)` under JAX).
+train_step = _steps.train_step
+#: `input_gradients(fn, x)`: d(sum fn(x))/dx, differentiable again (for gradient penalties).
+input_gradients = _steps.input_gradients
+#: The `jit_compile` that `compile(jit_compile="auto")` resolves to on this backend.
+DEFAULT_JIT_COMPILE = _steps.DEFAULT_JIT_COMPILE

@@ -1,0 +1,92 @@
+"""Train steps for the JAX backend: a pure function of the model's state.
+
+Keras' JAX trainer passes `(trainable, non_trainable, optimizer, metrics)` variable values into
+`train_step` and writes back what it returns. Each phase is differentiated with
+`jax.value_and_grad` over the values of its own variables while every other variable is read
+from the same value table inside a `keras.StatelessScope`; assignments made during the forward
+pass (batch-norm statistics, the model's `SeedGenerator`) are collected from the scope, so a
+later phase sees exactly what it would see on the stateful backends.
+"""
+
+import jax
+import keras
+
+DEFAULT_JIT_COMPILE = True
+
+
+class _ValueTable:
+    """The current value of every variable in the model's state, keyed by variable."""
+
+    def __init__(self, groups, state):
+        self.refs = {}
+        self.values = {}
+        for group, group_values in zip(groups, state):
+            for variable, value in zip(group, group_values):
+                self.refs[id(variable)] = variable
+                self.values[id(variable)] = value
+
+    def get(self, variables):
+        return [self.values[id(v)] for v in variables]
+
+    def set(self, variables, new_values):
+        self.values.update((id(v), x) for v, x in zip(variables, new_values))
+
+    def run(self, fn, overrides=()):
+        """Runs `fn()` with every variable bound to its value (or to `overrides`, a list of
+        `(variable, value)`); returns fn's result and `{variable id: value}` for each
+        variable that fn assigned."""
+        mapping = {**self.values, **{id(v): x for v, x in overrides}}
+        with keras.StatelessScope(
+            state_mapping=[(self.refs[k], x) for k, x in mapping.items()]
+        ) as scope:
+            bound = dict(scope.state_mapping)
+            out = fn()
+        assigned = {
+            k: x for k, x in scope.state_mapping.items() if bound.get(k) is not x
+        }
+        return out, assigned
+
+
+def train_step(model, state, data):
+    groups = (
+        model.trainable_variables,
+        model.non_trainable_variables,
+        model.optimizer.variables,
+        model.metrics_variables,
+    )
+    table = _ValueTable(groups, state)
+    batch = model.prepare_batch(data)
+    logs = {}
+    for phase in model.train_phases():
+        variables = phase.variables
+        optimizer = model.optimizer[phase.optimizer]
+
+        def scaled_loss(params, phase=phase, variables=variables, optimizer=optimizer):
+            def forward():
+                loss, phase_logs = phase.loss(batch)
+                return optimizer.scale_loss(loss), phase_logs
+
+            (loss, phase_logs), assigned = table.run(forward, zip(variables, params))
+            own = {id(v) for v in variables}
+            assigned = {k: x for k, x in assigned.items() if k not in own}
+            return loss, (phase_logs, assigned)
+
+        params = table.get(variables)
+        (_, (phase_logs, assigned)), grads = jax.value_and_grad(
+            scaled_loss, has_aux=True
+        )(params)
+        table.values.update(assigned)
+        new_params, new_optimizer_values = optimizer.stateless_apply(
+            table.get(optimizer.variables), grads, params
+        )
+        table.set(variables, new_params)
+        table.set(optimizer.variables, new_optimizer_values)
+        logs.update(phase_logs)
+
+    results, assigned = table.run(lambda: model.update_trackers(logs))
+    table.values.update(assigned)
+    return results, tuple(table.get(group) for group in groups)
+
+
+def input_gradients(fn, x):
+    return jax.grad(lambda x: fn(x).sum())(x)

@@ -1,0 +1,179 @@
+"""Callbacks: pictures of progress every epoch, and a guard against diverged runs.
+
+All of them hold only plain Python state until `fit` starts, so KerasTuner can `deepcopy` them
+for every trial.
+"""
+
+import csv
+import math
+import os
+
+import keras
+import numpy as np
+
+from kerasgen import images as image_io
+from kerasgen.errors import TrainingDivergedError
+
+
+class ImageGrid(keras.callbacks.Callback):
+    """Saves a grid of generated images every epoch, then a GIF of them and a loss plot.
+
+    The grid always shows the same samples (`model.sample_grid(n, seed)`: for unconditional
+    models, the images of a fixed batch of latent vectors), so consecutive grids show training
+    progress. Files in `directory`:
+
+    - `epoch_0001.png`, `epoch_0002.png`, ...: the grids.
+    - `progress.gif`: every grid in order, written when training ends.
+    - `losses.csv` and `losses.png`: the loss of every training step, updated every epoch.
+      A run resumed with `BackupAndRestore` continues both the grids and the curves.
+
+    Args:
+        directory: where to write.
+        n: number of images in the grid.
+        seed: seed of the fixed samples.
+        every: write a grid every this many epochs.
+        nrow: images per row (default: a square grid).
+        scale: enlarge the PNGs by this factor (nearest neighbour), for small images.
+        gif: write `progress.gif` at the end of training.
+        plot: write `losses.csv` / `losses.png`.
+    """
+
+    def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1; received {every!r}.")
+        self.directory = str(directory)
+        self.n = n
+        self.seed = seed
+        self.every = every
+        self.nrow = nrow
+        self.scale = scale
+        self.gif = gif
+        self.plot = plot
+        self._rows = []  # (epoch, step, {name: value}) per training step
+        self._step_offset = 0
+        self._epoch = 0
+        self._last_batch = -1
+        self._last_sums = {}
+
+    def grid_path(self, epoch):
+        return os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+
+    def on_train_begin(self, logs=None):
+        os.makedirs(self.directory, exist_ok=True)
+        self._rows = self._read_csv() if self.plot else []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        # A run resumed by BackupAndRestore redoes `epoch`: forget what was logged from it on.
+        self._epoch = epoch
+        self._rows = [row for row in self._rows if row[0] < epoch]
+        self._step_offset = self._rows[-1][1] if self._rows else 0
+        self._last_batch = -1
+        self._last_sums = {}
+
+    def on_train_batch_end(self, batch, logs=None):
+        """Keras logs the running mean over the epoch; each step's own value follows from two
+        consecutive means: sum_k = mean_k * k, value = (sum_k - sum_j) / (k - j)."""
+        if not self.plot or not logs:
+            return
+        count = batch + 1
+        steps = count - (self._last_batch + 1)
+        if steps <= 0:
+            return
+        values = {}
+        for name, mean in logs.items():
+            total = float(mean) * count
+            values[name] = (total - self._last_sums.get(name, 0.0)) / steps
+            self._last_sums[name] = total
+        self._last_batch = batch
+        self._rows.append((self._epoch, self._step_offset + count, values))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every == 0:
+            images = self.model.sample_grid(self.n, seed=self.seed)
+            image_io.save_image_grid(images, self.grid_path(epoch), nrow=self.nrow, scale=self.scale)
+        if self.plot and self._rows:
+            self._write_csv()
+            names = list(self._rows[-1][2])
+            image_io.save_loss_plot(
+                [row[1] for row in self._rows],
+                {k: [row[2].get(k, math.nan) for row in self._rows] for k in names},
+                os.path.join(self.directory, "losses.png"),
+                title=type(self.model).__name__,
+            )
+
+    def on_train_end(self, logs=None):
+        if self.gif:
+            # This run's epochs (and, when resumed, the earlier ones it continues), not stale
+            # grids of a longer run that used the same directory before.
+            frames = [self.grid_path(e) for e in range(self._epoch + 1)]
+            frames = [f for f in frames if os.path.exists(f)]
+            if frames:
+                image_io.save_gif(frames, os.path.join(self.directory, "progress.gif"))
+
+    # ---- losses.csv: epoch, step, one column per log ------------------------------------------
+
+    def _csv_path(self):
+        return os.path.join(self.directory, "losses.csv")
+
+    def _read_csv(self):
+        if not os.path.exists(self._csv_path()):
+            return []
+        with open(self._csv_path(), newline="") as f:
+            return [
+                (
+                    int(r.pop("epoch")),
+                    int(r.pop("step")),
+                    {k: float(v) if v else math.nan for k, v in r.items()},
+                )
+                for r in csv.DictReader(f)
+            ]
+
+    def _write_csv(self):
+        names = list(dict.fromkeys(k for row in self._rows for k in row[2]))
+        tmp = self._csv_path() + ".tmp"
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["epoch", "step", *names])
+            for epoch, step, values in self._rows:
+                writer.writerow([epoch, step, *(f"{values.get(k, math.nan):.6g}" for k in names)])
+        os.replace(tmp, self._csv_path())
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops training with a clear error as soon as a logged loss is NaN or infinite.
+
+    Unlike `keras.callbacks.TerminateOnNaN`, which lets the epoch end (so `BackupAndRestore`
+    and `ModelCheckpoint` then save the broken weights over the last good ones), this raises
+    `kerasgen.errors.TrainingDivergedError` from the batch that diverged: nothing after it is
+    saved, and the last good checkpoint stays on disk. Put it first in the callback list.
+
+    Args:
+        monitor: names of the logs to check (default: every log whose name contains "loss").
+        checkpoint_hint: a sentence added to the error, e.g. where the last checkpoint is.
+    """
+
+    def __init__(self, monitor=None, checkpoint_hint=None):
+        super().__init__()
+        self.monitor = tuple(monitor) if monitor else None
+        self.checkpoint_hint = checkpoint_hint
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        for name, value in (logs or {}).items():
+            if self.monitor is not None and name not in self.monitor:
+                continue
+            if self.monitor is None and "loss" not in name:
+                continue
+            value = float(np.asarray(value))
+            if not math.isfinite(value):
+                message = (
+                    f"{name} became {value} at epoch {self._epoch + 1}, batch {batch + 1}; "
+                    "training stopped before anything else was saved."
+                )
+                if self.checkpoint_hint:
+                    message += " " + self.checkpoint_hint
+                raise TrainingDivergedError(message)

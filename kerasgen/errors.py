@@ -1,0 +1,20 @@
+"""Errors kerasgen raises for bad input: each names the file or value that is wrong."""
+
+
+class KerasgenError(Exception):
+    """Base class of kerasgen's own errors; the CLI prints these as one line."""
+
+
+class DataError(KerasgenError, ValueError):
+    """A data set, file or image that cannot be used (missing, corrupt, wrong shape)."""
+
+
+class AttributeNameError(KerasgenError, KeyError):
+    """An attribute name that the data set does not have."""
+
+    def __str__(self):  # KeyError quotes its message; keep it a plain sentence.
+        return str(self.args[0]) if self.args else ""
+
+
+class TrainingDivergedError(KerasgenError, RuntimeError):
+    """A loss became NaN or infinite during training."""

@@ -1,0 +1,6 @@
+"""kerasgen's models, one family per file."""
+
+from kerasgen.models.base import GenerativeModel
+from kerasgen.models.base import Phase
+from kerasgen.models.dcgan import DCGAN
+from kerasgen.models.optimizers import OptimizerGroup

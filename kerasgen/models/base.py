@@ -1,0 +1,285 @@
+"""`GenerativeModel`: the base class that turns a model's losses into `train_step`.
+
+A model states its training step as phases, in the order of its paper's algorithm box:
+
+    def train_phases(self):
+        return [
+            Phase(self.discriminator_loss, self.discriminator.trainable_variables, "discriminator"),
+            Phase(self.generator_loss, self.generator.trainable_variables, "generator"),
+        ]
+
+Each phase's loss is a function of the batch written with `keras.ops`, returning
+`(loss, logs)`. `kerasgen.backend` runs the phases in order, each differentiated with respect to
+its own variables and applied by its own optimizer, on TensorFlow, JAX or PyTorch; model files
+never see the backend.
+
+Images cross the model's boundary in [0, 1] (floats) or 0..255 (`uint8`): `fit` takes batches
+of either, `generate`, `call` and `predict` return floats in [0, 1]. Inside, each model works in
+its own `pixel_range` ([-1, 1] for tanh generators, [0, 1] for sigmoid decoders).
+"""
+
+from typing import Callable
+from typing import NamedTuple
+
+import keras
+import numpy as np
+from keras import ops
+from keras.saving import deserialize_keras_object
+from keras.saving import serialize_keras_object
+
+from kerasgen import backend
+from kerasgen.errors import DataError
+from kerasgen.models.optimizers import OptimizerGroup
+
+
+class Phase(NamedTuple):
+    """One optimisation step inside `train_step`.
+
+    Attributes:
+        loss: `loss(batch) -> (scalar loss, dict of logs)`.
+        variables: the variables this loss trains.
+        optimizer: name of the optimizer (in `model.optimizer`) that updates them.
+    """
+
+    loss: Callable
+    variables: list
+    optimizer: str
+
+
+SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128, 256)
+
+
+def check_image_size(image_size):
+    if image_size not in SUPPORTED_IMAGE_SIZES:
+        raise ValueError(
+            f"image_size must be one of {SUPPORTED_IMAGE_SIZES} (a power of two: the networks "
+            f"halve or double it per block); received image_size={image_size!r}."
+        )
+    return int(image_size)
+
+
+class GenerativeModel(keras.Model):
+    """Base class of kerasgen's models: phases in, `train_step` out, on every backend.
+
+    Subclasses set `pixel_range` and `log_names`, build their networks in `__init__`, and
+    implement `default_optimizers()`, `train_phases()` and `sampling_network` (the network that
+    maps latent vectors to images).
+
+    Args:
+        image_size: side of the square RGB images, one of 16, 32, 64, 128, 256.
+        latent_dim: size of the latent vector that `generate` decodes.
+        seed: seed of the model's `keras.random.SeedGenerator`, from which every random number
+            drawn inside `train_step` comes (latent noise, label noise, ...).
+    """
+
+    pixel_range = (-1.0, 1.0)
+    log_names = ()
+
+    def __init__(self, image_size=64, latent_dim=100, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.image_size = check_image_size(image_size)
+        if not (isinstance(latent_dim, int) and latent_dim > 0):
+            raise ValueError(f"latent_dim must be a positive int; received {latent_dim!r}.")
+        self.latent_dim = latent_dim
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self._trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
+
+    # ---- what subclasses provide ------------------------------------------------------------
+
+    def default_optimizers(self):
+        """dict name -> optimizer with the paper's settings; the first is the primary one."""
+        raise NotImplementedError
+
+    def train_phases(self):
+        """The list of `Phase`s that make one training step, in order."""
+        raise NotImplementedError
+
+    @property
+    def sampling_network(self):
+        """The network that maps latent vectors to images (in `pixel_range`)."""
+        raise NotImplementedError
+
+    # ---- compile, with one optimizer per network -------------------------------------------
+
+    def compile(
+        self,
+        optimizers=None,
+        *,
+        jit_compile="auto",
+        run_eagerly=False,
+        steps_per_execution=1,
+        **named_optimizers,
+    ):
+        """Configures the optimizers; with no arguments, the paper's defaults.
+
+        Optimizers are given by name, as `<name>_optimizer=...` (for example
+        `generator_optimizer=keras.optimizers.Adam(1e-4)`) or as a dict `optimizers={name: ...}`;
+        a model with a single optimizer also takes `optimizer=...`. Names not given keep their
+        defaults. `jit_compile="auto"` picks what is fastest on this backend (XLA on TensorFlow
+        and JAX, eager on PyTorch).
+        """
+        defaults = self.default_optimizers()
+        given = dict(optimizers or {})
+        for key, value in named_optimizers.items():
+            if key == "optimizer" and len(defaults) == 1:
+                given[next(iter(defaults))] = value
+            elif key.endswith("_optimizer") and key[: -len("_optimizer")] in defaults:
+                given[key[: -len("_optimizer")]] = value
+            else:
+                accepted = [f"{name}_optimizer" for name in defaults]
+                if len(defaults) == 1:
+                    accepted.append("optimizer")
+                raise TypeError(
+                    f"{type(self).__name__}.compile() got an unexpected argument {key!r}; "
+                    f"it accepts optimizers as {accepted}, `optimizers=dict`, and "
+                    "jit_compile, run_eagerly, steps_per_execution."
+                )
+        unknown = set(given) - set(defaults)
+        if unknown:
+            raise ValueError(
+                f"Unknown optimizer name(s) {sorted(unknown)} for {type(self).__name__}; "
+                f"its optimizers are {list(defaults)}."
+            )
+        members = {name: keras.optimizers.get(given.get(name) or defaults[name]) for name in defaults}
+        group_members = dict(members)
+        if self.dtype_policy.name == "mixed_float16":
+            group_members = {
+                name: keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
+                for name, opt in members.items()
+            }
+        if jit_compile == "auto":
+            jit_compile = backend.DEFAULT_JIT_COMPILE and not run_eagerly
+        super().compile(
+            optimizer=OptimizerGroup(group_members),
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+            auto_scale_loss=False,
+        )
+        self.optimizer.build_members(self._variables_by_optimizer())
+        self._compile_config = keras.src.saving.serialization_lib.SerializableDict(
+            optimizers=members,
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
+            steps_per_execution=steps_per_execution,
+        )
+
+    def _variables_by_optimizer(self):
+        variables = {}
+        for phase in self.train_phases():
+            own = variables.setdefault(phase.optimizer, [])
+            own.extend(v for v in phase.variables if not any(v is w for w in own))
+        return variables
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return {}
+        config = dict(self._compile_config.config)
+        config["optimizers"] = {
+            k: serialize_keras_object(v) for k, v in config["optimizers"].items()
+        }
+        return config
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["optimizers"] = {
+            k: deserialize_keras_object(v) for k, v in config["optimizers"].items()
+        }
+        GenerativeModel.compile(self, **config)
+
+    # ---- the training step ------------------------------------------------------------------
+
+    def train_step(self, *args):
+        """Runs `train_phases()` on one batch (see `kerasgen.backend`)."""
+        return backend.train_step(self, *args)
+
+    def prepare_batch(self, data):
+        """Turns one batch from the data set into what the phases' losses take (images in
+        `pixel_range`). Conditional models also keep the labels."""
+        images, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.to_model_range(images)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def update_trackers(self, logs):
+        """Adds one step's logs to the epoch averages and returns the averages."""
+        for name, value in logs.items():
+            self._trackers[name].update_state(value)
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    # ---- pixels -----------------------------------------------------------------------------
+
+    def to_model_range(self, images):
+        """uint8 0..255 or float 0..1 images -> float32 in `pixel_range`, shape-checked."""
+        expected = (self.image_size, self.image_size, 3)
+        if tuple(images.shape[1:]) != expected:
+            raise DataError(
+                f"{type(self).__name__} was built for images of shape (batch, "
+                f"{', '.join(map(str, expected))}) but received a batch of shape "
+                f"{tuple(images.shape)}; build the model with image_size="
+                f"{images.shape[1] if len(images.shape) == 4 else '...'} or resize the data."
+            )
+        dtype = keras.backend.standardize_dtype(images.dtype)
+        x = ops.cast(images, "float32")
+        if "int" in dtype:
+            x = x / 255.0
+        low, high = self.pixel_range
+        return x * (high - low) + low
+
+    def from_model_range(self, x):
+        """Network output in `pixel_range` -> float images in [0, 1]."""
+        low, high = self.pixel_range
+        return ops.clip((ops.cast(x, "float32") - low) / (high - low), 0.0, 1.0)
+
+    # ---- sampling ---------------------------------------------------------------------------
+
+    def sample_latents(self, n, seed=None):
+        """`n` standard-normal latent vectors from NumPy's generator for `seed`: the same on
+        every backend and in every process."""
+        return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
+
+    def generate(self, n=None, *, seed=None, latents=None, batch_size=128):
+        """Generates images from `latents`, or from `n` latents drawn with `seed`.
+
+        Returns:
+            float32 NumPy array `(n, image_size, image_size, 3)` in [0, 1].
+        """
+        if latents is None:
+            if n is None:
+                raise ValueError("generate() needs `n` (with an optional `seed`) or `latents`.")
+            latents = self.sample_latents(n, seed)
+        latents = np.asarray(latents, dtype="float32")
+        if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"latents must have shape (n, {self.latent_dim}); received {latents.shape}."
+            )
+        out = self.sampling_network.predict(
+            latents, batch_size=min(batch_size, len(latents)), verbose=0
+        )
+        low, high = self.pixel_range
+        return np.clip((np.asarray(out, dtype="float32") - low) / (high - low), 0.0, 1.0)
+
+    def sample_grid(self, n, seed=0):
+        """The images `ImageGrid` shows every epoch: `generate(n, seed=seed)`. Conditional
+        models override this to lay out attributes."""
+        return self.generate(n, seed=seed)
+
+    # ---- config -----------------------------------------------------------------------------
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "dtype": keras.dtype_policies.serialize(self.dtype_policy),
+            "image_size": self.image_size,
+            "latent_dim": self.latent_dim,
+            "seed": self.seed,
+        }
+
+    def _mark_built(self):
+        # The networks are built at construction; the model itself has no input signature of
+        # its own (fit feeds images, call takes latents), so tell Keras it is built.
+        self.built = True

@@ -1,0 +1,131 @@
+"""DCGAN-style convolutional stacks, sized by image resolution.
+
+Every kerasgen network is built from the two stacks here (Radford et al., 2016): a strided
+4x4 convolution stack that halves the resolution down to 4x4, and its mirror, a strided 4x4
+transposed-convolution stack that doubles it up from 4x4. Width doubles per block going down
+and halves going up, so a 64 px network has 64-128-256-512 channels as in the paper.
+"""
+
+import math
+
+import keras
+from keras import layers
+
+NORMS = ("batch", "layer", "none")
+ACTIVATIONS = ("relu", "leaky_relu")
+
+
+def num_blocks(image_size):
+    """Resampling blocks between `image_size` and 4x4 (16 px: 2, 32: 3, 64: 4, 128: 5)."""
+    blocks = math.log2(image_size) - 2
+    if image_size < 16 or blocks != int(blocks):
+        raise ValueError(
+            f"image_size must be a power of two >= 16; received {image_size!r}."
+        )
+    return int(blocks)
+
+
+def weight_init(seed=None):
+    """N(0, 0.02), the DCGAN paper's initialisation of every convolution and dense kernel."""
+    return keras.initializers.RandomNormal(0.0, 0.02, seed=seed)
+
+
+def normalization(norm, name):
+    if norm == "batch":  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as the seeds used.
+        return layers.BatchNormalization(
+            momentum=0.9, epsilon=1e-5,
+            gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name,
+        )
+    if norm == "layer":  # over (height, width, channels) per sample, as WGAN-GP's critic.
+        return layers.LayerNormalization(axis=(-3, -2, -1), epsilon=1e-5, name=name)
+    if norm == "none":
+        return None
+    raise ValueError(f"norm must be one of {NORMS}; received {norm!r}.")
+
+
+def activation(name, layer_name):
+    if name == "relu":
+        return layers.ReLU(name=layer_name)
+    if name == "leaky_relu":
+        return layers.LeakyReLU(negative_slope=0.2, name=layer_name)
+    raise ValueError(f"activation must be one of {ACTIVATIONS}; received {name!r}.")
+
+
+def down_stack(x, image_size, width=64, norm="batch", dropout=0.0, prefix="down"):
+    """Conv(4, stride 2) blocks from `image_size` down to 4x4: LeakyReLU(0.2), no
+    normalisation on the first block (as in DCGAN), optional dropout after each block."""
+    channels = width
+    for i in range(num_blocks(image_size)):
+        block_norm = normalization(norm, f"{prefix}{i}_norm") if i > 0 else None
+        x = layers.Conv2D(
+            channels, 4, strides=2, padding="same", use_bias=block_norm is None,
+            kernel_initializer=weight_init(), name=f"{prefix}{i}_conv",
+        )(x)
+        if block_norm is not None:
+            x = block_norm(x)
+        x = layers.LeakyReLU(negative_slope=0.2, name=f"{prefix}{i}_act")(x)
+        if dropout:
+            x = layers.Dropout(dropout, name=f"{prefix}{i}_dropout")(x)
+        channels *= 2
+    return x
+
+
+def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, prefix="up"):
+    """Dense projection to 4x4, then ConvTranspose(4, stride 2) blocks up to `image_size`
+    with normalisation and `act`; the last block outputs `channels` with no activation."""
+    blocks = num_blocks(image_size)
+    filters = width * 2 ** (blocks - 1)
+    project_norm = normalization(norm, f"{prefix}_project_norm")
+    x = layers.Dense(
+        4 * 4 * filters, use_bias=project_norm is None,
+        kernel_initializer=weight_init(), name=f"{prefix}_project",
+    )(x)
+    x = layers.Reshape((4, 4, filters), name=f"{prefix}_reshape")(x)
+    if project_norm is not None:
+        x = project_norm(x)
+    x = activation(act, f"{prefix}_project_act")(x)
+    for i in range(blocks - 1):
+        filters //= 2
+        block_norm = normalization(norm, f"{prefix}{i}_norm")
+        x = layers.Conv2DTranspose(
+            filters, 4, strides=2, padding="same", use_bias=block_norm is None,
+            kernel_initializer=weight_init(), name=f"{prefix}{i}_deconv",
+        )(x)
+        if block_norm is not None:
+            x = block_norm(x)
+        x = activation(act, f"{prefix}{i}_act")(x)
+    return layers.Conv2DTranspose(
+        channels, 4, strides=2, padding="same",
+        kernel_initializer=weight_init(), name=f"{prefix}_out",
+    )(x)
+
+
+def generator(latent_dim=100, image_size=64, width=64, norm="batch", activation="relu",
+              output_activation="tanh", condition_dim=0, name="generator"):
+    """DCGAN generator: z (and an optional condition vector, concatenated) -> image."""
+    z = keras.Input((latent_dim,), name="latents")
+    inputs = [z]
+    x = z
+    if condition_dim:
+        c = keras.Input((condition_dim,), name="condition")
+        inputs.append(c)
+        x = layers.Concatenate(name="latents_and_condition")([z, c])
+    x = up_stack(x, image_size, width, norm, activation)
+    images = layers.Activation(output_activation, dtype="float32", name="images")(x)
+    return keras.Model(inputs if condition_dim else z, images, name=name)
+
+
+def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_dim=0,
+                  name="discriminator"):
+    """DCGAN discriminator: image (and an optional condition vector, joined before the last
+    layer) -> one logit per image. No sigmoid: losses take logits, which is stabler."""
+    images = keras.Input((image_size, image_size, 3), name="images")
+    inputs = [images]
+    x = down_stack(images, image_size, width, norm, dropout)
+    x = layers.Flatten(name="features")(x)
+    if condition_dim:
+        c = keras.Input((condition_dim,), name="condition")
+        inputs.append(c)
+        x = layers.Concatenate(name="features_and_condition")([x, c])
+    logits = layers.Dense(1, kernel_initializer=weight_init(), dtype="float32", name="logit")(x)
+    return keras.Model(inputs if condition_dim else images, logits, name=name)
