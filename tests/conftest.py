@@ -2,7 +2,8 @@
 
 The README's test command runs pytest once per backend. Tests marked `backend` (everything that
 trains, saves or runs a model's ops) run under every backend; the others do not depend on the
-backend and run once, in the tensorflow pass. They are deselected, not skipped, elsewhere, and
+backend and run once, in the tensorflow pass. Tests marked `only_backend(name)` test that
+backend's own code and run in its pass only. Tests are deselected, never skipped, elsewhere, and
 the header says which backend ran.
 """
 
@@ -24,11 +25,16 @@ def pytest_report_header(config):
     return f"keras {keras.__version__}, backend: {BACKEND} ({scope})"
 
 
+def _runs_here(item):
+    only = item.get_closest_marker("only_backend")
+    if only is not None and BACKEND not in only.args:
+        return False  # about one backend's own code (e.g. jax_conv); runs in that pass
+    return BACKEND == PRIMARY_BACKEND or item.get_closest_marker("backend") is not None
+
+
 def pytest_collection_modifyitems(config, items):
-    if BACKEND == PRIMARY_BACKEND:
-        return
-    selected = [item for item in items if item.get_closest_marker("backend")]
-    deselected = [item for item in items if not item.get_closest_marker("backend")]
+    selected = [item for item in items if _runs_here(item)]
+    deselected = [item for item in items if not _runs_here(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -33,5 +33,20 @@ else:  # pragma: no cover - numpy/openvino backends cannot train.
 train_step = _steps.train_step
 #: `input_gradients(fn, x)`: d(sum fn(x))/dx, differentiable again (for gradient penalties).
 input_gradients = _steps.input_gradients
-#: The `jit_compile` that `compile(jit_compile="auto")` resolves to on this backend.
-DEFAULT_JIT_COMPILE = _steps.DEFAULT_JIT_COMPILE
+#: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
+default_jit_compile = _steps.default_jit_compile
+
+if BACKEND == "jax":
+    from kerasgen.backend import jax_conv as _jax_conv
+
+    def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
+                       data_format=None, dilation_rate=1):
+        """`keras.ops.conv_transpose`, with a backward pass XLA:CPU runs fast (see jax_conv)."""
+        args = (strides, padding, output_padding, data_format, dilation_rate)
+        if _jax_conv.is_supported(x.shape, kernel.shape, *args):
+            return _jax_conv.conv_transpose(x, kernel, *args)
+        return keras.ops.conv_transpose(x, kernel, *args)
+
+else:
+    #: The transposed convolution kerasgen's up-sampling layers use.
+    conv_transpose = keras.ops.conv_transpose

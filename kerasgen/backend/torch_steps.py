@@ -7,7 +7,11 @@ the generator while the discriminator learns, and needs no `zero_grad`.
 
 import torch
 
-DEFAULT_JIT_COMPILE = False  # torch.compile recompiled every step and did not help on CPU.
+
+
+def default_jit_compile():
+    """Never: `torch.compile` recompiled every step and did not help on CPU."""
+    return False
 
 
 def train_step(model, data):

@@ -149,7 +149,7 @@ class GenerativeModel(keras.Model):
                 for name, opt in members.items()
             }
         if jit_compile == "auto":
-            jit_compile = backend.DEFAULT_JIT_COMPILE and not run_eagerly
+            jit_compile = backend.default_jit_compile() and not run_eagerly
         super().compile(
             optimizer=OptimizerGroup(group_members),
             jit_compile=jit_compile,

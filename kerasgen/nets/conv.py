@@ -11,7 +11,29 @@ import math
 import keras
 from keras import layers
 
+from kerasgen import backend
+
 NORMS = ("batch", "layer", "none")
+
+
+@keras.saving.register_keras_serializable(package="kerasgen")
+class Conv2DTranspose(layers.Conv2DTranspose):
+    """`keras.layers.Conv2DTranspose` computing `kerasgen.backend.conv_transpose`: the same
+    numbers, with a backward pass that XLA:CPU runs about 4x faster for a whole DCGAN under JAX
+    (see `kerasgen.backend.jax_conv`); on TensorFlow and PyTorch it is the Keras layer."""
+
+    def call(self, inputs):
+        outputs = backend.conv_transpose(
+            inputs, self.kernel, strides=list(self.strides), padding=self.padding,
+            output_padding=self.output_padding, dilation_rate=self.dilation_rate,
+            data_format=self.data_format,
+        )
+        if self.use_bias:
+            shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
+            outputs = keras.ops.add(outputs, keras.ops.reshape(self.bias, shape))
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
@@ -87,14 +109,14 @@ def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, pref
     for i in range(blocks - 1):
         filters //= 2
         block_norm = normalization(norm, f"{prefix}{i}_norm")
-        x = layers.Conv2DTranspose(
+        x = Conv2DTranspose(
             filters, 4, strides=2, padding="same", use_bias=block_norm is None,
             kernel_initializer=weight_init(), name=f"{prefix}{i}_deconv",
         )(x)
         if block_norm is not None:
             x = block_norm(x)
         x = activation(act, f"{prefix}{i}_act")(x)
-    return layers.Conv2DTranspose(
+    return Conv2DTranspose(
         channels, 4, strides=2, padding="same",
         kernel_initializer=weight_init(), name=f"{prefix}_out",
     )(x)

@@ -1,0 +1,115 @@
+"""The `kerasgen` command, run as a user runs it: in a subprocess, checking files and exit codes."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+TINY = ["--image-size", "16", "--width", "8", "--latent-dim", "8", "--batch-size", "16",
+        "--grid-size", "4"]
+
+
+def kerasgen(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "kerasgen", *map(str, args)],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+    )
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, (result.returncode, result.stderr[-2000:])
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("kerasgen: error:")]
+    assert len(lines) == 1, result.stderr[-2000:]
+    for needle in needles:
+        assert str(needle) in lines[0], lines[0]
+
+
+@pytest.mark.backend
+def test_train_then_sample(tmp_path):
+    out = tmp_path / "run"
+    result = kerasgen("train", "dcgan", *TINY, "--n-images", "64", "--epochs", "2", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["epoch_0001.png", "epoch_0002.png", "losses.csv", "losses.png",
+                       "model.keras", "progress.gif"]  # the backup is removed after a finished run
+    assert f"backend; writing to {out}" in result.stdout
+
+    grid = tmp_path / "grid.png"
+    result = kerasgen("sample", out / "model.keras", "--n", "9", "--seed", "1", "--out", grid)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert np.asarray(Image.open(grid)).shape == (3 * 18 + 2, 3 * 18 + 2, 3)
+
+
+def test_missing_folder_is_one_line(tmp_path):
+    missing = tmp_path / "no_such_folder"
+    assert_one_line_error(kerasgen("train", "dcgan", *TINY, "--data", "folder", missing), missing)
+
+
+def test_corrupt_image_is_named(tmp_path):
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(np.full((20, 20, 3), 40 * i, "uint8")).save(folder / f"ok_{i}.jpg")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    assert_one_line_error(kerasgen("train", "dcgan", *TINY, "--data", "folder", folder), "broken.jpg")
+
+
+def test_celeba_without_partition_file_is_named(tmp_path):
+    root = tmp_path / "celeba"
+    (root / "img_align_celeba").mkdir(parents=True)
+    Image.fromarray(np.zeros((218, 178, 3), "uint8")).save(root / "img_align_celeba" / "000001.jpg")
+    assert_one_line_error(kerasgen("train", "dcgan", *TINY, "--data", "celeba", root),
+                          "list_eval_partition.txt")
+
+
+def test_data_source_errors(tmp_path):
+    assert_one_line_error(kerasgen("train", "dcgan", "--data", "imagenet"), "imagenet")
+    assert_one_line_error(kerasgen("train", "dcgan", "--data", "folder"), "PATH")
+
+
+def test_sample_errors(tmp_path):
+    assert_one_line_error(kerasgen("sample", tmp_path / "none.keras"), "none.keras")
+    bogus = tmp_path / "bogus.keras"
+    bogus.write_text("this is not a model")
+    assert_one_line_error(kerasgen("sample", bogus), "bogus.keras")
+
+
+def test_preview_writes_the_data_and_attribute_rates(tmp_path):
+    out = tmp_path / "data.png"
+    result = kerasgen("preview", "--image-size", "32", "--n-images", "128", "--batch-size", "32",
+                      "--n", "40", "--attributes", "Male,Eyeglasses", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    grid = np.asarray(Image.open(out))
+    assert grid.shape == (6 * 34 + 2, 7 * 34 + 2, 3) and grid.std() > 20  # 40 faces, 7 a row
+    from kerasgen.data import synthetic_faces
+
+    labels = np.concatenate([synthetic_faces(n=128, image_size=32, batch_size=32,
+                                             attributes=["Male", "Eyeglasses"])[i][1]
+                             for i in range(2)])[:40]
+    for name, rate in zip(["Male", "Eyeglasses"], labels.mean(axis=0)):
+        assert f"{name:<22} {rate:6.1%}" in result.stdout, result.stdout
+
+
+def test_unknown_attribute_lists_the_valid_ones(tmp_path):
+    result = kerasgen("preview", "--attributes", "Male,Wearing_Monocle", "--out", tmp_path / "x.png")
+    assert_one_line_error(result, "Wearing_Monocle", "Smiling", "Eyeglasses")
+    folder = tmp_path / "faces"
+    folder.mkdir()
+    Image.fromarray(np.zeros((20, 20, 3), "uint8")).save(folder / "a.png")
+    assert_one_line_error(kerasgen("preview", "--data", "folder", folder, "--attributes", "Male"),
+                          str(folder), "attribute")
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_backend_option_switches_backend(tmp_path):
+    other = "jax" if keras.backend.backend() != "jax" else "torch"
+    result = kerasgen("--backend", other, "train", "dcgan", *TINY, "--n-images", "16",
+                      "--epochs", "1", "--out", tmp_path / "run", "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"with the {other} backend" in result.stdout, result.stdout
