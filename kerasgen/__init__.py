@@ -2,6 +2,10 @@
 
 __version__ = "0.1.0"
 
+from kerasgen.models import Autoencoder
 from kerasgen.models import DCGAN
 from kerasgen.models import GenerativeModel
 from kerasgen.models import Phase
+from kerasgen.models import VAE
+from kerasgen.models import VAEGAN
+from kerasgen.models import WGANGP

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from kerasgen import images as image_io
+from kerasgen import latent
 from kerasgen.errors import TrainingDivergedError
 
 
@@ -36,12 +37,22 @@ class ImageGrid(keras.callbacks.Callback):
         scale: enlarge the PNGs by this factor (nearest neighbour), for small images.
         gif: write `progress.gif` at the end of training.
         plot: write `losses.csv` / `losses.png`.
+        layout: what each grid shows, always from the same latents:
+            `"samples"`: `model.sample_grid(n, seed)` (random faces, seed 000's grid);
+            `"stds"`: eight rows of `std * z` for std 0.25, 0.5, ..., 2.0 (seed 001);
+            `"interpolation"`: rows that interpolate between two seeds each.
     """
 
-    def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True):
+    LAYOUTS = ("samples", "stds", "interpolation")
+
+    def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True,
+                 layout="samples"):
         super().__init__()
         if every < 1:
             raise ValueError(f"every must be >= 1; received {every!r}.")
+        if layout not in self.LAYOUTS:
+            raise ValueError(f"layout must be one of {self.LAYOUTS}; received {layout!r}.")
+        self.layout = layout
         self.directory = str(directory)
         self.n = n
         self.seed = seed
@@ -58,6 +69,18 @@ class ImageGrid(keras.callbacks.Callback):
 
     def grid_path(self, epoch):
         return os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
+
+    def grid_images(self):
+        """The images of one grid and its images per row."""
+        if self.layout == "stds":
+            per_row = max(1, self.n // len(latent.SEED_001_STDS))
+            return latent.std_grid(self.model, per_row=per_row, seed=self.seed), per_row
+        if self.layout == "interpolation":
+            steps = max(2, math.isqrt(self.n))
+            rows = [latent.interpolate(self.model, self.seed + 2 * r, self.seed + 2 * r + 1, steps)
+                    for r in range(max(1, self.n // steps))]
+            return np.concatenate(rows), steps
+        return self.model.sample_grid(self.n, seed=self.seed), self.nrow
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.directory, exist_ok=True)
@@ -90,8 +113,8 @@ class ImageGrid(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every == 0:
-            images = self.model.sample_grid(self.n, seed=self.seed)
-            image_io.save_image_grid(images, self.grid_path(epoch), nrow=self.nrow, scale=self.scale)
+            images, nrow = self.grid_images()
+            image_io.save_image_grid(images, self.grid_path(epoch), nrow=nrow, scale=self.scale)
         if self.plot and self._rows:
             self._write_csv()
             names = list(self._rows[-1][2])

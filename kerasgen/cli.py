@@ -16,8 +16,30 @@ import argparse
 import os
 import sys
 
-MODELS = ("dcgan",)
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan")
 DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
+
+
+def _data_options(image_size=64, split="train"):
+    """The options that choose and shape the data, for a subcommand's `parents` (a fresh parser
+    each time: argparse shares parent actions, so defaults must not be changed afterwards)."""
+    data = argparse.ArgumentParser(add_help=False)
+    data.add_argument(
+        "--data", nargs="+", default=["synthetic"], metavar="SOURCE [PATH]",
+        help="synthetic (default, no download) | celeba PATH | celeba-tfds [DATA_DIR] | folder PATH",
+    )
+    data.add_argument("--image-size", type=int, default=image_size)
+    data.add_argument("--batch-size", type=int, default=64)
+    data.add_argument("--n-images", type=int, default=20_000, help="size of the synthetic data set")
+    data.add_argument("--crop", type=int, default=None, help="centre crop before resizing (CelebA default 160)")
+    data.add_argument("--flip", action="store_true", help="random horizontal flips")
+    data.add_argument("--color-jitter", type=float, default=None, metavar="S",
+                      help="random brightness, contrast and saturation, each by a factor in [1-S, 1+S]")
+    data.add_argument("--split", default=split,
+                      help=f"train | validation | test (synthetic, CelebA), all (CelebA folder); "
+                           f"default {split}")
+    data.add_argument("--seed", type=int, default=0)
+    return data
 
 
 def _parser():
@@ -30,34 +52,45 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument(
-        "--data", nargs="+", default=["synthetic"], metavar="SOURCE [PATH]",
-        help="synthetic (default, no download) | celeba PATH | celeba-tfds [DATA_DIR] | folder PATH",
-    )
-    data.add_argument("--image-size", type=int, default=64)
-    data.add_argument("--batch-size", type=int, default=64)
-    data.add_argument("--n-images", type=int, default=20_000, help="size of the synthetic data set")
-    data.add_argument("--crop", type=int, default=None, help="centre crop before resizing (CelebA default 160)")
-    data.add_argument("--flip", action="store_true", help="random horizontal flips")
-    data.add_argument("--color-jitter", type=float, default=None, metavar="S",
-                      help="random brightness, contrast and saturation, each by a factor in [1-S, 1+S]")
-    data.add_argument("--seed", type=int, default=0)
-
-    train = commands.add_parser("train", parents=[data],
+    train = commands.add_parser("train", parents=[_data_options()],
                                 help="train a model, writing grids, a GIF, a loss plot and the model")
     train.add_argument("model", choices=MODELS)
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--steps-per-epoch", type=int, default=None)
-    train.add_argument("--latent-dim", type=int, default=100)
+    train.add_argument("--latent-dim", type=int, default=None, help="default: the model's")
     train.add_argument("--width", type=int, default=64, help="channels of the first/last block")
-    train.add_argument("--label-smoothing", default=None, help="S, or LOW,HIGH (e.g. 0.7,1.2)")
-    train.add_argument("--instance-noise", type=float, default=0.0)
-    train.add_argument("--dropout", type=float, default=0.0, help="discriminator dropout")
+    train.add_argument("--learning-rate", type=float, default=None,
+                       help="learning rate of every optimizer (default: the paper's)")
     train.add_argument("--leaky-generator", action="store_true", help="LeakyReLU in the generator")
+    gan = train.add_argument_group("dcgan")
+    gan.add_argument("--label-smoothing", default=None, help="S, or LOW,HIGH (e.g. 0.7,1.2)")
+    gan.add_argument("--instance-noise", type=float, default=0.0)
+    gan.add_argument("--dropout", type=float, default=0.0, help="discriminator dropout")
+    wgan = train.add_argument_group("wgan-gp")
+    wgan.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step")
+    wgan.add_argument("--gp-weight", type=float, default=10.0, help="gradient penalty weight")
+    vae = train.add_argument_group("ae, vae, vaegan")
+    vae.add_argument("--kld-weight", type=float, default=1.0, help="weight of the KL term")
+    vae.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
+                     help="pixel loss of ae and vae")
+    vae.add_argument("--reduction", choices=("sum", "mean"), default="sum",
+                     help="pixel loss summed per image (the ELBO's scale) or averaged per pixel")
+    vae.add_argument("--reconstruction-weight", type=float, default=1.0, help="vaegan")
+    vae.add_argument("--gan-weight", type=float, default=1.0, help="vaegan")
     train.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     train.add_argument("--grid-size", type=int, default=64, help="images per grid")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
+
+    evaluate = commands.add_parser(
+        "eval", parents=[_data_options(image_size=None, split="test")],
+        help="measure a saved model on a data split",
+        description="recon: reconstruction MSE per pixel and channel on [0, 1] pixels (seed "
+                    "001's Table 1) of an Autoencoder, VAE or VAEGAN; --image-size defaults "
+                    "to the model's.",
+    )
+    evaluate.add_argument("metric", choices=("recon",))
+    evaluate.add_argument("model_path", metavar="MODEL.keras")
+    evaluate.add_argument("--max-images", type=int, default=None, help="stop after this many")
 
     sample = commands.add_parser("sample", help="write a grid of images from a saved model")
     sample.add_argument("model_path", metavar="MODEL.keras")
@@ -67,7 +100,7 @@ def _parser():
     sample.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
 
     preview = commands.add_parser(
-        "preview", parents=[data],
+        "preview", parents=[_data_options()],
         help="write a grid of training images as a model would see them; print attribute rates",
     )
     preview.add_argument("--attributes", default=None, metavar="A,B,...",
@@ -103,6 +136,8 @@ def main(argv=None):
             return _train(args, parser)
         if args.command == "preview":
             return _preview(args)
+        if args.command == "eval":
+            return _eval(args)
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
@@ -132,6 +167,7 @@ def load_data(args, attributes=None):
     if kind not in DATA_SOURCES:
         raise DataError(f"unknown data source {kind!r}; expected one of {', '.join(DATA_SOURCES)}.")
     common = dict(image_size=args.image_size, batch_size=args.batch_size, seed=args.seed)
+    split = {} if args.split == "train" else {"split": args.split}
     augment = dict(flip=args.flip, color_jitter=args.color_jitter)
     crop = {"crop": args.crop} if args.crop else {}
     if kind == "synthetic":
@@ -140,40 +176,78 @@ def load_data(args, attributes=None):
         if args.flip or args.color_jitter or args.crop:
             raise DataError("--flip, --color-jitter and --crop apply to real data, not to "
                             "--data synthetic (whose faces already vary in pose and colour).")
-        return data.synthetic_faces(n=args.n_images, attributes=attributes, **common)
+        return data.synthetic_faces(n=args.n_images, attributes=attributes, **common, **split)
     if kind == "celeba-tfds":
         return data.celeba_tfds(data_dir=rest[0] if rest else None, attributes=attributes,
-                                **common, **augment, **crop)
+                                **common, **augment, **crop, **split)
     if len(rest) != 1:
         raise DataError(f"--data {kind} needs exactly one PATH; received {len(rest)}.")
     if kind == "celeba":
-        return data.celeba(rest[0], attributes=attributes, **common, **augment, **crop)
+        return data.celeba(rest[0], attributes=attributes, **common, **augment, **crop, **split)
     if attributes:
         raise DataError(f"--data folder reads images only; {rest[0]} has no attribute labels.")
+    if split:
+        raise DataError(f"--data folder has no splits; received --split {args.split}.")
     return data.image_folder(rest[0], crop=args.crop, **common, **augment)
+
+
+def build_model(args, parser):
+    """The model named by `kerasgen train MODEL` with its command-line options."""
+    import kerasgen
+
+    common = dict(image_size=args.image_size, width=args.width, seed=args.seed)
+    if args.latent_dim is not None:
+        common["latent_dim"] = args.latent_dim
+    activation = "leaky_relu" if args.leaky_generator else "relu"
+    if args.model == "dcgan":
+        return kerasgen.DCGAN(
+            generator_activation=activation,
+            discriminator_dropout=args.dropout,
+            label_smoothing=_label_smoothing(args.label_smoothing, parser),
+            instance_noise=args.instance_noise,
+            **common,
+        )
+    if args.model == "wgan-gp":
+        return kerasgen.WGANGP(
+            n_critic=args.n_critic, gp_weight=args.gp_weight, generator_activation=activation,
+            **common,
+        )
+    if args.model == "ae":
+        return kerasgen.Autoencoder(
+            reconstruction=args.reconstruction, reduction=args.reduction, **common
+        )
+    if args.model == "vae":
+        return kerasgen.VAE(
+            kld_weight=args.kld_weight, reconstruction=args.reconstruction,
+            reduction=args.reduction, **common,
+        )
+    return kerasgen.VAEGAN(
+        kld_weight=args.kld_weight, reconstruction_weight=args.reconstruction_weight,
+        gan_weight=args.gan_weight, reduction=args.reduction, **common,
+    )
 
 
 def _train(args, parser):
     import keras
 
-    import kerasgen
     from kerasgen.callbacks import ImageGrid
     from kerasgen.callbacks import NaNGuard
+    from kerasgen.errors import KerasgenError
 
+    try:
+        model = build_model(args, parser)
+    except ValueError as e:  # an option the model rejects, e.g. --image-size 48
+        raise KerasgenError(str(e)) from None
     out = args.out or os.path.join("runs", args.model)
     os.makedirs(out, exist_ok=True)
     dataset = load_data(args)
-    model = kerasgen.DCGAN(
-        latent_dim=args.latent_dim,
-        image_size=args.image_size,
-        width=args.width,
-        generator_activation="leaky_relu" if args.leaky_generator else "relu",
-        discriminator_dropout=args.dropout,
-        label_smoothing=_label_smoothing(args.label_smoothing, parser),
-        instance_noise=args.instance_noise,
-        seed=args.seed,
-    )
-    model.compile()
+    optimizers = model.default_optimizers()
+    if args.learning_rate is not None:
+        optimizers = {
+            name: type(opt).from_config({**opt.get_config(), "learning_rate": args.learning_rate})
+            for name, opt in optimizers.items()
+        }
+    model.compile(optimizers)
     backup = os.path.join(out, "backup")
     print(
         f"kerasgen: training {type(model).__name__} on {' '.join(args.data)} "
@@ -199,28 +273,52 @@ def _train(args, parser):
     return 0
 
 
-def _sample(args):
+def load_kerasgen_model(path):
+    """A saved kerasgen model, or a one-line error naming the file."""
     import keras
 
     import kerasgen  # noqa: F401  (registers the model classes for loading)
     from kerasgen.errors import DataError
-    from kerasgen.images import save_image_grid
     from kerasgen.models.base import GenerativeModel
 
-    if not os.path.isfile(args.model_path):
-        raise DataError(f"no model file at {args.model_path}")
+    if not os.path.isfile(path):
+        raise DataError(f"no model file at {path}")
     try:
-        model = keras.models.load_model(args.model_path)
+        model = keras.models.load_model(path)
     except Exception as e:  # Keras raises many kinds for a file that is not a .keras model.
         raise DataError(
-            f"{args.model_path} could not be loaded as a Keras model ({type(e).__name__}: "
+            f"{path} could not be loaded as a Keras model ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else 'no details'})"
         ) from None
     if not isinstance(model, GenerativeModel):
-        raise DataError(f"{args.model_path} holds a {type(model).__name__}, not a kerasgen model")
+        raise DataError(f"{path} holds a {type(model).__name__}, not a kerasgen model")
+    return model
+
+
+def _sample(args):
+    from kerasgen.images import save_image_grid
+
+    model = load_kerasgen_model(args.model_path)
     images = model.generate(args.n, seed=args.seed)
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {args.n} images to {args.out}")
+    return 0
+
+
+def _eval(args):
+    from kerasgen.errors import DataError
+    from kerasgen.metrics import reconstruction_mse
+
+    model = load_kerasgen_model(args.model_path)
+    if not hasattr(model, "reconstruct"):
+        raise DataError(
+            f"{args.model_path} holds a {type(model).__name__}, which does not reconstruct "
+            "images; eval recon takes an Autoencoder, VAE or VAEGAN."
+        )
+    args.image_size = args.image_size or model.image_size
+    mse, count = reconstruction_mse(model, load_data(args), max_images=args.max_images)
+    print(f"kerasgen: {type(model).__name__} reconstruction MSE on {' '.join(args.data)} "
+          f"{args.split} ({count} images, [0, 1] pixels): {mse:.6f}")
     return 0
 
 

@@ -54,6 +54,36 @@ def test_image_grid_writes_grids_gif_and_loss_curves(tmp_path):
     assert np.mean([float(r["d_loss"]) for r in rows[-12:]]) == pytest.approx(logged, rel=1e-4)
 
 
+@pytest.mark.backend
+def test_image_grid_layouts_show_std_rows_and_interpolations(tmp_path):
+    from kerasgen import latent
+
+    model = DCGAN(latent_dim=8, image_size=16, width=8, seed=1)
+    model.compile()
+    grids = {}
+    for layout in ("stds", "interpolation"):
+        callback = ImageGrid(tmp_path / layout, n=16, seed=5, layout=layout, gif=False, plot=False)
+        model.fit(images(16), batch_size=16, epochs=1, verbose=0, callbacks=[callback])
+        grids[layout] = np.asarray(Image.open(tmp_path / layout / "epoch_0001.png"))
+    # 8 rows (std 0.25 ... 2.0) of 2 faces each; 4 rows of 4 interpolation steps
+    assert grids["stds"].shape == (8 * 18 + 2, 2 * 18 + 2, 3)
+    assert grids["interpolation"].shape == (4 * 18 + 2, 4 * 18 + 2, 3)
+    # The grids' images, as floats (the untrained generator's greys sit on PNG rounding edges).
+    callback = ImageGrid(tmp_path, n=16, seed=5, layout="stds")
+    callback.set_model(model)
+    shown, nrow = callback.grid_images()
+    assert nrow == 2
+    np.testing.assert_allclose(shown, latent.std_grid(model, per_row=2, seed=5), atol=1e-6)
+    assert np.abs(shown[0] - shown[-2]).max() > 1e-4  # std 0.25 and 2.0 of one direction differ
+    callback.layout = "interpolation"
+    shown, nrow = callback.grid_images()
+    assert nrow == 4
+    np.testing.assert_allclose(shown[12:], latent.interpolate(model, 11, 12, steps=4), atol=1e-6)
+    np.testing.assert_allclose(shown[0], model.generate(1, seed=5)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="layout must be one of"):
+        ImageGrid(tmp_path, layout="mosaic")
+
+
 def test_per_step_values_are_recovered_from_running_means(tmp_path):
     grid = ImageGrid(tmp_path, gif=False)
     values = [3.0, 1.0, 8.0, -2.0]

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from kerasgen import models as _models  # noqa: F401  (registers the classes load_model needs)
+
 TINY = ["--image-size", "16", "--width", "8", "--latent-dim", "8", "--batch-size", "16",
         "--grid-size", "4"]
 
@@ -113,3 +115,49 @@ def test_backend_option_switches_backend(tmp_path):
                       "--epochs", "1", "--out", tmp_path / "run", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"with the {other} backend" in result.stdout, result.stdout
+
+
+@pytest.mark.backend
+def test_train_wgan_gp_with_its_options(tmp_path):
+    out = tmp_path / "wgan"
+    result = kerasgen("train", "wgan-gp", *TINY, "--n-images", "32", "--epochs", "1",
+                      "--n-critic", "2", "--gp-weight", "5", "--learning-rate", "3e-4",
+                      "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    model = keras.models.load_model(out / "model.keras")
+    assert (type(model).__name__, model.n_critic, model.gp_weight) == ("WGANGP", 2, 5.0)
+    rates = {name: float(keras.ops.convert_to_numpy(opt.learning_rate))
+             for name, opt in model.optimizer.items()}
+    assert rates == pytest.approx({"generator": 3e-4, "critic": 3e-4})
+    assert int(keras.ops.convert_to_numpy(model.optimizer["critic"].iterations)) == 4
+
+
+def test_bad_model_option_is_one_line(tmp_path):
+    result = kerasgen("train", "dcgan", "--image-size", "48", "--out", tmp_path / "run")
+    assert_one_line_error(result, "image_size", "48")
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_autoencoder_then_eval_recon(tmp_path):
+    out = tmp_path / "ae"
+    result = kerasgen("train", "ae", *TINY, "--n-images", "32", "--epochs", "1", "--out", out,
+                      "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    result = kerasgen("eval", "recon", out / "model.keras", "--n-images", "48",
+                      "--batch-size", "16")
+    assert result.returncode == 0, result.stderr[-3000:]
+    from kerasgen.data import synthetic_faces
+    from kerasgen.metrics import reconstruction_mse
+
+    model = keras.models.load_model(out / "model.keras")
+    expected, count = reconstruction_mse(
+        model, synthetic_faces(n=48, image_size=16, batch_size=16, split="test"))
+    assert count == 48
+    assert f"Autoencoder reconstruction MSE on synthetic test (48 images" in result.stdout
+    assert f"{expected:.6f}" in result.stdout, (expected, result.stdout)
+
+    dcgan = tmp_path / "dcgan"
+    assert kerasgen("train", "dcgan", *TINY, "--n-images", "16", "--epochs", "1", "--out", dcgan,
+                    "--quiet").returncode == 0
+    assert_one_line_error(kerasgen("eval", "recon", dcgan / "model.keras"),
+                          "DCGAN", "does not reconstruct")

@@ -62,7 +62,7 @@ def test_discriminator_loss_matches_hand_computation(monkeypatch):
     model = tiny()
     model.compile()
     z = np.random.default_rng(2).standard_normal((4, 8)).astype("float32")
-    monkeypatch.setattr(model, "_latents", lambda n: ops.convert_to_tensor(z))
+    monkeypatch.setattr(model, "latent_noise", lambda n: ops.convert_to_tensor(z))
     real = model.to_model_range(images(4))
     loss, logs = model.discriminator_loss(real)
     # The same forward passes by hand: D in training mode on the real and on the fake batch.
@@ -82,7 +82,7 @@ def test_generator_loss_matches_hand_computation(monkeypatch):
     model = tiny()
     model.compile()
     z = np.random.default_rng(3).standard_normal((4, 8)).astype("float32")
-    monkeypatch.setattr(model, "_latents", lambda n: ops.convert_to_tensor(z))
+    monkeypatch.setattr(model, "latent_noise", lambda n: ops.convert_to_tensor(z))
     loss, _ = model.generator_loss(model.to_model_range(images(4)))
     logits = ops.convert_to_numpy(model.discriminator(model.generator(z, training=True), training=True))
     assert float(ops.convert_to_numpy(loss)) == pytest.approx(

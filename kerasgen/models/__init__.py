@@ -4,3 +4,7 @@ from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
 from kerasgen.models.dcgan import DCGAN
 from kerasgen.models.optimizers import OptimizerGroup
+from kerasgen.models.vae import Autoencoder
+from kerasgen.models.vae import VAE
+from kerasgen.models.vaegan import VAEGAN
+from kerasgen.models.wgan import WGANGP

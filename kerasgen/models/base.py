@@ -236,6 +236,14 @@ class GenerativeModel(keras.Model):
 
     # ---- sampling ---------------------------------------------------------------------------
 
+    def call(self, latents, training=False):
+        """Latent vectors -> images in [0, 1] (through `sampling_network`)."""
+        return self.from_model_range(self.sampling_network(latents, training=training))
+
+    def latent_noise(self, batch_size):
+        """Standard-normal latents drawn inside `train_step`, from the model's seed generator."""
+        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+
     def sample_latents(self, n, seed=None):
         """`n` standard-normal latent vectors from NumPy's generator for `seed`: the same on
         every backend and in every process."""

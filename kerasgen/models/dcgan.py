@@ -78,10 +78,6 @@ class DCGAN(GenerativeModel):
     def sampling_network(self):
         return self.generator
 
-    def call(self, latents, training=False):
-        """Latent vectors -> images in [0, 1]."""
-        return self.from_model_range(self.generator(latents, training=training))
-
     def train_phases(self):
         return [
             Phase(self.discriminator_loss, self.discriminator.trainable_variables, "discriminator"),
@@ -92,7 +88,7 @@ class DCGAN(GenerativeModel):
 
     def discriminator_loss(self, real):
         batch_size = ops.shape(real)[0]
-        fake = ops.stop_gradient(self.generator(self._latents(batch_size), training=True))
+        fake = ops.stop_gradient(self.generator(self.latent_noise(batch_size), training=True))
         real_logits = self.discriminator(self._noisy(real), training=True)
         fake_logits = self.discriminator(self._noisy(fake), training=True)
         loss = losses.discriminator_loss(real_logits, fake_logits, self._real_targets(batch_size))
@@ -103,13 +99,10 @@ class DCGAN(GenerativeModel):
         }
 
     def generator_loss(self, real):
-        fake = self.generator(self._latents(ops.shape(real)[0]), training=True)
+        fake = self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
         fake_logits = self.discriminator(self._noisy(fake), training=True)
         loss = losses.generator_loss(fake_logits)
         return loss, {"g_loss": loss}
-
-    def _latents(self, batch_size):
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
 
     def _real_targets(self, batch_size):
         if self.label_smoothing is None:

@@ -1,6 +1,8 @@
 """Network builders shared by kerasgen's models."""
 
+from kerasgen.nets.conv import decoder
 from kerasgen.nets.conv import discriminator
 from kerasgen.nets.conv import down_stack
+from kerasgen.nets.conv import encoder
 from kerasgen.nets.conv import generator
 from kerasgen.nets.conv import up_stack

@@ -151,3 +151,32 @@ def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_
         x = layers.Concatenate(name="features_and_condition")([x, c])
     logits = layers.Dense(1, kernel_initializer=weight_init(), dtype="float32", name="logit")(x)
     return keras.Model(inputs if condition_dim else images, logits, name=name)
+
+
+def encoder(image_size=64, latent_dim=128, width=64, norm="batch", outputs=2, name="encoder"):
+    """Convolutional encoder: image -> `outputs` vectors of size `latent_dim`.
+
+    `down_stack` (4 conv blocks at 64 px: conv, batch norm, LeakyReLU(0.2); no normalisation
+    on the first block, as in DCGAN) -> Flatten -> Dense(latent_dim * outputs), split into
+    `outputs` tensors: `(mean, log_var)` of a VAE's Gaussian posterior with `outputs=2`, an
+    autoencoder's code with `outputs=1` (a single tensor, not a list).
+    """
+    if not (isinstance(outputs, int) and outputs >= 1):
+        raise ValueError(f"outputs must be a positive int; received {outputs!r}.")
+    images = keras.Input((image_size, image_size, 3), name="images")
+    x = down_stack(images, image_size, width, norm, prefix="down")
+    x = layers.Flatten(name="features")(x)
+    x = layers.Dense(
+        latent_dim * outputs, kernel_initializer=weight_init(), dtype="float32", name="latent"
+    )(x)
+    if outputs == 1:
+        return keras.Model(images, x, name=name)
+    return keras.Model(images, keras.ops.split(x, outputs, axis=-1), name=name)
+
+
+def decoder(latent_dim=128, image_size=64, width=64, norm="batch", activation="leaky_relu",
+            name="decoder"):
+    """A VAE's decoder: `generator` with LeakyReLU blocks (as seed 001's VAE) and a sigmoid
+    output, so it maps latent vectors to images in [0, 1]."""
+    return generator(latent_dim, image_size, width, norm=norm, activation=activation,
+                     output_activation="sigmoid", name=name)

@@ -1,0 +1,353 @@
+"""Images per second of every kerasgen model's `fit` against a textbook loop of the same networks.
+
+    python benchmarks/models.py                                  # every model, 64 px, batch 64
+    python benchmarks/models.py --models wgan-gp --image-size 32 --steps 10 --json out.json
+
+For each model, rows (each in its own subprocess, on the same fixed random uint8 batches):
+
+- kerasgen `fit` with `compile()`'s defaults, under each backend in `--backends`;
+- a textbook TensorFlow loop: the *same networks* (taken from the kerasgen model, so the layers
+  and sizes are identical) trained by a plain `tf.GradientTape` step in `tf.function`, written
+  as the Keras examples write it (DCGAN and WGAN-GP "overriding train_step", the VAE example;
+  the VAE-GAN with one tape per network), with the same losses, optimizers and number of
+  updates per step.
+
+Ratio = kerasgen img/s / textbook img/s on TensorFlow (> 1: kerasgen is faster). Timing as in
+`throughput.py`: warm-up steps first (compilation), then `--steps` timed steps ending in a sync.
+`throughput.py` has DCGAN's JAX and PyTorch textbook loops as well.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from throughput import machine  # noqa: E402
+from throughput import versions  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+NUM_BATCHES = 8
+WARMUP_STEPS = 2
+
+
+# ---- the models, as the benchmark builds them ---------------------------------------------------
+
+
+def build(name, image_size):
+    import kerasgen
+
+    if name == "dcgan":
+        return kerasgen.DCGAN(latent_dim=100, image_size=image_size, seed=0)
+    if name == "wgan-gp":
+        return kerasgen.WGANGP(latent_dim=128, image_size=image_size, seed=0)
+    if name == "ae":
+        return kerasgen.Autoencoder(latent_dim=128, image_size=image_size, seed=0)
+    if name == "vae":
+        return kerasgen.VAE(latent_dim=128, image_size=image_size, kld_weight=1.0, seed=0)
+    if name == "vaegan":
+        return kerasgen.VAEGAN(latent_dim=128, image_size=image_size, kld_weight=1.0, seed=0)
+    raise ValueError(f"unknown model {name!r}")
+
+
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan")
+
+
+# ---- textbook TensorFlow steps over the model's own networks ------------------------------------
+
+
+def tf_textbook_step(name, model, batch_size):
+    """A `tf.function` train step written as the Keras examples write it."""
+    import keras
+    import tensorflow as tf
+
+    def adam(**kwargs):
+        return keras.optimizers.Adam(**kwargs)
+
+    def to_range(images):
+        return tf.cast(images, tf.float32) / 127.5 - 1.0
+
+    if name == "dcgan":
+        g, d = model.generator, model.discriminator
+        g_opt, d_opt = adam(learning_rate=2e-4, beta_1=0.5), adam(learning_rate=2e-4, beta_1=0.5)
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        @tf.function
+        def step(images):
+            real = to_range(images)
+            fake = g(tf.random.normal([batch_size, model.latent_dim]), training=True)
+            with tf.GradientTape() as tape:
+                real_logits = d(real, training=True)
+                fake_logits = d(tf.stop_gradient(fake), training=True)
+                d_loss = (bce(tf.ones_like(real_logits), real_logits)
+                          + bce(tf.zeros_like(fake_logits), fake_logits))
+            d_opt.apply_gradients(zip(tape.gradient(d_loss, d.trainable_variables),
+                                      d.trainable_variables))
+            with tf.GradientTape() as tape:
+                logits = d(g(tf.random.normal([batch_size, model.latent_dim]), training=True),
+                           training=True)
+                g_loss = bce(tf.ones_like(logits), logits)
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, g.trainable_variables),
+                                      g.trainable_variables))
+            return d_loss, g_loss
+
+        return step
+
+    if name == "wgan-gp":  # keras.io/examples/generative/wgan_gp, with the paper's settings
+        g, c = model.generator, model.critic
+        g_opt = adam(learning_rate=1e-4, beta_1=0.0, beta_2=0.9)
+        c_opt = adam(learning_rate=1e-4, beta_1=0.0, beta_2=0.9)
+
+        @tf.function
+        def step(images):
+            real = to_range(images)
+            for _ in range(model.n_critic):
+                fake = g(tf.random.normal([batch_size, model.latent_dim]), training=True)
+                with tf.GradientTape() as tape:
+                    fake_scores = c(fake, training=True)
+                    real_scores = c(real, training=True)
+                    alpha = tf.random.uniform([batch_size, 1, 1, 1])
+                    interpolated = real + alpha * (fake - real)
+                    with tf.GradientTape() as gp_tape:
+                        gp_tape.watch(interpolated)
+                        scores = c(interpolated, training=True)
+                    grads = gp_tape.gradient(scores, interpolated)
+                    norm = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=[1, 2, 3]) + 1e-12)
+                    gp = tf.reduce_mean((norm - 1.0) ** 2)
+                    c_loss = (tf.reduce_mean(fake_scores) - tf.reduce_mean(real_scores)
+                              + model.gp_weight * gp)
+                c_opt.apply_gradients(zip(tape.gradient(c_loss, c.trainable_variables),
+                                          c.trainable_variables))
+            with tf.GradientTape() as tape:
+                g_loss = -tf.reduce_mean(
+                    c(g(tf.random.normal([batch_size, model.latent_dim]), training=True),
+                      training=True))
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, g.trainable_variables),
+                                      g.trainable_variables))
+            return c_loss, g_loss
+
+        return step
+
+    if name in ("ae", "vae"):  # keras.io/examples/generative/vae, on [0, 1] pixels
+        encoder, decoder = model.encoder, model.decoder
+        variables = encoder.trainable_variables + decoder.trainable_variables
+        opt = adam(learning_rate=1e-3)
+        variational = name == "vae"
+
+        @tf.function
+        def step(images):
+            data = tf.cast(images, tf.float32) / 255.0
+            with tf.GradientTape() as tape:
+                if variational:
+                    z_mean, z_log_var = encoder(data, training=True)
+                    eps = tf.random.normal(tf.shape(z_mean))
+                    z = z_mean + tf.exp(0.5 * z_log_var) * eps
+                else:
+                    z = encoder(data, training=True)
+                reconstruction = decoder(z, training=True)
+                loss = tf.reduce_mean(
+                    tf.reduce_sum(tf.square(data - reconstruction), axis=(1, 2, 3)))
+                if variational:
+                    kl = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+                    loss += model.kld_weight * tf.reduce_mean(tf.reduce_sum(kl, axis=1))
+            opt.apply_gradients(zip(tape.gradient(loss, variables), variables))
+            return (loss,)
+
+        return step
+
+    if name == "vaegan":  # Larsen et al.'s three losses, one tape per network, as kerasgen
+        enc, dec, d = model.encoder, model.decoder, model.discriminator
+        e_opt, dec_opt, d_opt = (adam(learning_rate=2e-4, beta_1=0.5) for _ in range(3))
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+
+        def vae_pass(data):
+            z_mean, z_log_var = enc(data, training=True)
+            z = z_mean + tf.exp(0.5 * z_log_var) * tf.random.normal(tf.shape(z_mean))
+            reconstruction = dec(z, training=True)
+            error = tf.reduce_mean(tf.reduce_sum(tf.square(data - reconstruction), axis=(1, 2, 3)))
+            kl = -0.5 * (1 + z_log_var - tf.square(z_mean) - tf.exp(z_log_var))
+            return reconstruction, error, tf.reduce_mean(tf.reduce_sum(kl, axis=1))
+
+        def prior(batch):
+            return dec(tf.random.normal([batch, model.latent_dim]), training=True)
+
+        @tf.function
+        def step(images):
+            data = tf.cast(images, tf.float32) / 255.0
+            with tf.GradientTape() as tape:
+                reconstruction, _, _ = vae_pass(data)
+                logits = [d(data, training=True),
+                          d(tf.stop_gradient(reconstruction), training=True),
+                          d(tf.stop_gradient(prior(batch_size)), training=True)]
+                d_loss = (bce(tf.ones_like(logits[0]), logits[0])
+                          + bce(tf.zeros_like(logits[1]), logits[1])
+                          + bce(tf.zeros_like(logits[2]), logits[2]))
+            d_opt.apply_gradients(zip(tape.gradient(d_loss, d.trainable_variables),
+                                      d.trainable_variables))
+            with tf.GradientTape() as tape:
+                _, error, kl = vae_pass(data)
+                e_loss = model.kld_weight * kl + error
+            e_opt.apply_gradients(zip(tape.gradient(e_loss, enc.trainable_variables),
+                                      enc.trainable_variables))
+            with tf.GradientTape() as tape:
+                reconstruction, error, _ = vae_pass(data)
+                fooled = [d(reconstruction, training=True), d(prior(batch_size), training=True)]
+                dec_loss = (model.reconstruction_weight * error + model.gan_weight
+                            * (bce(tf.ones_like(fooled[0]), fooled[0])
+                               + bce(tf.ones_like(fooled[1]), fooled[1])))
+            dec_opt.apply_gradients(zip(tape.gradient(dec_loss, dec.trainable_variables),
+                                        dec.trainable_variables))
+            return d_loss, e_loss, dec_loss
+
+        return step
+
+    raise ValueError(f"no textbook loop for {name!r}")
+
+
+# ---- one row, in a worker process ---------------------------------------------------------------
+
+
+def run_kerasgen(args, batches):
+    import keras
+
+    class EpochTimer(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):  # logs are read back: the device is synced.
+            self.seconds = time.perf_counter() - self.start
+
+    model = build(args.model, args.image_size)
+    model.compile()
+    fit = dict(batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+    start = time.perf_counter()
+    model.fit(np.concatenate(batches[:WARMUP_STEPS]), **fit)
+    warmup = time.perf_counter() - start
+    timer = EpochTimer()
+    timed = np.concatenate([batches[i % len(batches)] for i in range(args.steps)])
+    model.fit(timed, callbacks=[timer], **fit)
+    return warmup, timer.seconds
+
+
+def run_textbook(args, batches):
+    import tensorflow as tf
+
+    model = build(args.model, args.image_size)
+    step = tf_textbook_step(args.model, model, args.batch_size)
+    tensors = [tf.constant(b) for b in batches]
+
+    def steps(n, offset):
+        out = None
+        for i in range(n):
+            out = step(tensors[(offset + i) % len(tensors)])
+        return [float(o) for o in out]  # sync
+
+    start = time.perf_counter()
+    steps(WARMUP_STEPS, 0)
+    warmup = time.perf_counter() - start
+    start = time.perf_counter()
+    steps(args.steps, WARMUP_STEPS)
+    return warmup, time.perf_counter() - start
+
+
+def worker(args):
+    import resource
+
+    rng = np.random.default_rng(0)
+    shape = (NUM_BATCHES, args.batch_size, args.image_size, args.image_size, 3)
+    batches = list(rng.integers(0, 256, shape, dtype="uint8"))
+    run = run_kerasgen if args.worker == "kerasgen" else run_textbook
+    warmup, seconds = run(args, batches)
+    print("RESULT " + json.dumps({
+        "img_per_s": args.batch_size * args.steps / seconds,
+        "warmup_seconds": warmup,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }), flush=True)
+
+
+def run_row(args, model, backend, key):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", key, "--model", model,
+           "--image-size", str(args.image_size), "--batch-size", str(args.batch_size),
+           "--steps", str(args.steps)]
+    try:
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {args.timeout:.0f} s (--timeout)"}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--backends", default="tensorflow,jax,torch",
+                        help="backends for the kerasgen rows (the textbook loop is TensorFlow)")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per row")
+    parser.add_argument("--json", help="also write the results as JSON to this path")
+    parser.add_argument("--timeout", type=float, default=1200, help="seconds per row")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--model", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        return worker(args)
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = set(models) - set(MODELS)
+    if unknown:
+        parser.error(f"--models takes {', '.join(MODELS)}; received {sorted(unknown)}")
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    info = machine()
+    print(f"Machine: {info['cpu']}, {info['cores']} cores; versions {versions()}")
+    print(f"{args.image_size} px, batch {args.batch_size}, fp32; {WARMUP_STEPS} warm-up steps, "
+          f"then {args.steps} timed steps per row, each row in its own process.\n")
+    rows = []
+    for model in models:
+        plan = [(b, "kerasgen", "kerasgen fit") for b in backends]
+        plan.append(("tensorflow", "textbook", "textbook tf.GradientTape loop"))
+        for backend, key, label in plan:
+            result = run_row(args, model, backend, key)
+            result.update(model=model, backend=backend, implementation=key, label=label)
+            rows.append(result)
+            status = (f"{result['img_per_s']:.1f} img/s" if "img_per_s" in result
+                      else result["error"])
+            print(f"  {model:<9} {backend:<11} {label}: {status}", flush=True)
+        mine = next((r for r in rows if r["model"] == model and r["backend"] == "tensorflow"
+                     and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
+        book = next((r for r in rows if r["model"] == model
+                     and r["implementation"] == "textbook" and "img_per_s" in r), None)
+        if mine and book:
+            mine["ratio"] = mine["img_per_s"] / book["img_per_s"]
+
+    print(f"\n{'model':<10}{'backend':<12}{'implementation':<32}{'img/s':>8}{'ratio':>7}"
+          f"{'peak RSS MB':>13}")
+    for row in rows:
+        if "img_per_s" not in row:
+            print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}  failed: "
+                  f"{row['error']}")
+            continue
+        ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
+        print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}{row['img_per_s']:>8.1f}"
+              f"{ratio:>7}{row['peak_rss_mb']:>13.0f}")
+    print("ratio = kerasgen fit img/s / textbook loop img/s, both on TensorFlow.")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": info, "versions": versions(),
+                       "config": {"image_size": args.image_size, "batch_size": args.batch_size,
+                                  "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS},
+                       "rows": rows}, f, indent=2)
+        print(f"Wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
