@@ -293,7 +293,7 @@ def main(argv=None):
                         help="backends for the kerasgen rows (the textbook loop is TensorFlow)")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--steps", type=int, default=10, help="timed steps per row")
+    parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per row")
     parser.add_argument("--worker", help=argparse.SUPPRESS)

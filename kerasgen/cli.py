@@ -5,6 +5,7 @@
     kerasgen train dcgan --data folder ~/data/lfw --epochs 20
     kerasgen sample runs/dcgan/model.keras --n 64 --out grid.png
     kerasgen preview --data celeba ~/data/celeba --attributes Male,Smiling --out data.png
+    kerasgen latent stds runs/vae/model.keras --out stds.png
 
 Bad input (a missing folder or file, a corrupt image, an unknown attribute) ends the command
 with one line on stderr that names the problem, and exit status 2; nothing already written is
@@ -99,6 +100,21 @@ def _parser():
     sample.add_argument("--out", default="samples.png")
     sample.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
 
+    pictures = commands.add_parser(
+        "latent", parents=[_data_options(image_size=None)],
+        help="write a picture of a saved model's latent space",
+        description="stds: rows of decoded std * z, std 0.25 ... 2.0 (seed 001); interpolate: "
+                    "rows between pairs of seeds; pca: faces along the principal components of "
+                    "the encoded --data (models with an encoder).",
+    )
+    pictures.add_argument("kind", choices=("stds", "interpolate", "pca"))
+    pictures.add_argument("model_path", metavar="MODEL.keras")
+    pictures.add_argument("--n", type=int, default=8, help="images per row")
+    pictures.add_argument("--rows", type=int, default=8, help="rows (interpolate, pca)")
+    pictures.add_argument("--max-images", type=int, default=5000, help="images the PCA encodes")
+    pictures.add_argument("--out", default="latent.png")
+    pictures.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
+
     preview = commands.add_parser(
         "preview", parents=[_data_options()],
         help="write a grid of training images as a model would see them; print attribute rates",
@@ -138,6 +154,8 @@ def main(argv=None):
             return _preview(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "latent":
+            return _latent(args)
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
@@ -319,6 +337,31 @@ def _eval(args):
     mse, count = reconstruction_mse(model, load_data(args), max_images=args.max_images)
     print(f"kerasgen: {type(model).__name__} reconstruction MSE on {' '.join(args.data)} "
           f"{args.split} ({count} images, [0, 1] pixels): {mse:.6f}")
+    return 0
+
+
+def _latent(args):
+    import numpy as np
+
+    from kerasgen import latent
+    from kerasgen.images import save_image_grid
+
+    model = load_kerasgen_model(args.model_path)
+    if args.kind == "stds":
+        images = latent.std_grid(model, per_row=args.n, seed=args.seed)
+    elif args.kind == "interpolate":
+        images = np.concatenate([
+            latent.interpolate(model, args.seed + 2 * r, args.seed + 2 * r + 1, steps=args.n)
+            for r in range(args.rows)
+        ])
+    else:
+        args.image_size = args.image_size or model.image_size
+        pca = latent.latent_pca(model, load_data(args), max_images=args.max_images)
+        images = latent.pca_sheet(model, pca, n_components=args.rows, steps=args.n)
+        shares = ", ".join(f"{r:.1%}" for r in pca.explained_variance_ratio[: args.rows])
+        print(f"kerasgen: variance of the top {args.rows} components: {shares}")
+    save_image_grid(images, args.out, nrow=args.n, scale=args.scale)
+    print(f"kerasgen: wrote {args.kind} ({len(images)} images) to {args.out}")
     return 0
 
 

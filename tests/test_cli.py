@@ -138,7 +138,7 @@ def test_bad_model_option_is_one_line(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_train_autoencoder_then_eval_recon(tmp_path):
+def test_train_autoencoder_then_eval_recon_and_latent_pictures(tmp_path):
     out = tmp_path / "ae"
     result = kerasgen("train", "ae", *TINY, "--n-images", "32", "--epochs", "1", "--out", out,
                       "--quiet")
@@ -156,8 +156,18 @@ def test_train_autoencoder_then_eval_recon(tmp_path):
     assert f"Autoencoder reconstruction MSE on synthetic test (48 images" in result.stdout
     assert f"{expected:.6f}" in result.stdout, (expected, result.stdout)
 
+    for kind, shape in [("stds", (8, 3)), ("interpolate", (2, 5)), ("pca", (2, 5))]:
+        png = tmp_path / f"{kind}.png"
+        result = kerasgen("latent", kind, out / "model.keras", "--n", shape[1], "--rows",
+                          shape[0], "--n-images", "64", "--out", png)
+        assert result.returncode == 0, result.stderr[-3000:]
+        rows, cols = shape
+        assert np.asarray(Image.open(png)).shape == (rows * 18 + 2, cols * 18 + 2, 3), kind
+    assert "variance of the top 2 components" in result.stdout
+
     dcgan = tmp_path / "dcgan"
     assert kerasgen("train", "dcgan", *TINY, "--n-images", "16", "--epochs", "1", "--out", dcgan,
                     "--quiet").returncode == 0
     assert_one_line_error(kerasgen("eval", "recon", dcgan / "model.keras"),
                           "DCGAN", "does not reconstruct")
+    assert_one_line_error(kerasgen("latent", "pca", dcgan / "model.keras"), "DCGAN has no encoder")

@@ -102,3 +102,22 @@ def test_pca_errors(dcgan):
         latent.latent_pca(LinearCodec(), np.zeros((1, 2, 2, 3)))
     with pytest.raises(DataError, match="empty"):
         latent.latent_pca(LinearCodec(), [])
+
+
+@pytest.mark.backend
+def test_pca_of_a_vae_and_image_interpolation():
+    from kerasgen import VAE
+    from kerasgen.data import synthetic_faces
+
+    model = VAE(image_size=16, latent_dim=4, width=8, seed=0)
+    data = synthetic_faces(n=64, image_size=16, batch_size=32, seed=0)
+    pca = latent.latent_pca(model, data)
+    codes = model.encode(np.concatenate([data[0], data[1]]))
+    np.testing.assert_allclose(pca.mean, codes.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(pca.explained_variance.sum(), codes.var(axis=0, ddof=1).sum(),
+                               rtol=1e-3)
+    assert latent.pca_sheet(model, pca, n_components=2, steps=3).shape == (6, 16, 16, 3)
+    faces = data[0][:2]
+    path = latent.interpolate(model, faces[0], faces[1], steps=3)
+    np.testing.assert_allclose(path[0], model.decode(model.encode(faces[:1]))[0], atol=1e-5)
+    np.testing.assert_allclose(path[-1], model.reconstruct(faces[1:2])[0], atol=1e-5)
