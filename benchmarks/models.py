@@ -20,7 +20,6 @@ Ratio = kerasgen img/s / textbook img/s on TensorFlow (> 1: kerasgen is faster).
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
@@ -28,9 +27,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import machine  # noqa: E402
+from throughput import run_worker  # noqa: E402
 from throughput import versions  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 NUM_BATCHES = 8
 WARMUP_STEPS = 2
 
@@ -270,20 +269,10 @@ def worker(args):
 
 
 def run_row(args, model, backend, key):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
-               PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", key, "--model", model,
-           "--image-size", str(args.image_size), "--batch-size", str(args.batch_size),
-           "--steps", str(args.steps)]
-    try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout:.0f} s (--timeout)"}
-    for line in reversed(proc.stdout.splitlines()):
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
-    return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+    return run_worker(__file__, [
+        "--worker", key, "--model", model, "--image-size", args.image_size,
+        "--batch-size", args.batch_size, "--steps", args.steps,
+    ], backend, args.timeout)
 
 
 def main(argv=None):

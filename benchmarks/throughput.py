@@ -509,23 +509,28 @@ def versions():
     return out
 
 
-def run_row(args, backend, key):
+def run_worker(script, worker_args, backend, timeout):
+    """Runs `script --worker ...` under `backend` in a fresh process; returns the dict it
+    printed on its `RESULT` line, or `{"error": ...}`."""
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    cmd = [
-        sys.executable, os.path.abspath(__file__), "--worker", key, "--backend", backend,
-        "--image-size", str(args.image_size), "--batch-size", str(args.batch_size),
-        "--steps", str(args.steps),
-    ]
+    cmd = [sys.executable, os.path.abspath(script), *map(str, worker_args)]
     try:
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=args.timeout)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {args.timeout:.0f} s (--timeout)"}
+        return {"error": f"timed out after {timeout:.0f} s (--timeout)"}
     for line in reversed(proc.stdout.splitlines()):
         if line.startswith("RESULT "):
             return json.loads(line[len("RESULT "):])
     tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
     return {"error": f"exit {proc.returncode}: " + " | ".join(tail)}
+
+
+def run_row(args, backend, key):
+    return run_worker(__file__, [
+        "--worker", key, "--backend", backend, "--image-size", args.image_size,
+        "--batch-size", args.batch_size, "--steps", args.steps,
+    ], backend, args.timeout)
 
 
 def main(argv=None):

@@ -80,7 +80,10 @@ class ImageGrid(keras.callbacks.Callback):
             rows = [latent.interpolate(self.model, self.seed + 2 * r, self.seed + 2 * r + 1, steps)
                     for r in range(max(1, self.n // steps))]
             return np.concatenate(rows), steps
-        return self.model.sample_grid(self.n, seed=self.seed), self.nrow
+        nrow = self.nrow
+        if nrow is None and hasattr(self.model, "grid_nrow"):  # conditional models' layout
+            nrow = self.model.grid_nrow(self.n)
+        return self.model.sample_grid(self.n, seed=self.seed), nrow
 
     def on_train_begin(self, logs=None):
         os.makedirs(self.directory, exist_ok=True)
@@ -200,3 +203,37 @@ class NaNGuard(keras.callbacks.Callback):
                 if self.checkpoint_hint:
                     message += " " + self.checkpoint_hint
                 raise TrainingDivergedError(message)
+
+
+class AttributeAccuracy(keras.callbacks.Callback):
+    """Every `every` epochs, measures how often `classifier` reads back the attributes a
+    conditional model was asked for (`kerasgen.metrics.attribute_accuracy`) and adds it to the
+    epoch's logs, so `History`, the progress bar and `ImageGrid`'s curves show it: `attr_acc`
+    (the mean over attributes) and `attr_acc_<name>` per attribute.
+
+    Args:
+        classifier: a trained `kerasgen.metrics.AttributeClassifier` (or its `.keras` path).
+        every: measure every this many epochs (and after the last).
+        n: images generated per measurement.
+        seed: seed of the asked attributes and the noise.
+    """
+
+    def __init__(self, classifier, every=1, n=500, seed=0):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1; received {every!r}.")
+        self.classifier = classifier
+        self.every = every
+        self.n = n
+        self.seed = seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        from kerasgen.metrics import attribute_accuracy
+
+        if isinstance(self.classifier, str):  # loaded on first use: deepcopy-safe until then
+            self.classifier = keras.models.load_model(self.classifier)
+        accuracy = attribute_accuracy(self.classifier, self.model, n=self.n, seed=self.seed)
+        logs["attr_acc"] = accuracy.pop("mean")
+        logs.update({f"attr_acc_{name}": value for name, value in accuracy.items()})

@@ -6,6 +6,9 @@
     kerasgen sample runs/dcgan/model.keras --n 64 --out grid.png
     kerasgen preview --data celeba ~/data/celeba --attributes Male,Smiling --out data.png
     kerasgen latent stds runs/vae/model.keras --out stds.png
+    kerasgen train cgan --attributes Male,Smiling,Eyeglasses --classifier runs/classifier.keras
+    kerasgen sample runs/cgan/model.keras --set Eyeglasses=1,Smiling=-1 --out glasses.png
+    kerasgen refine runs/cgan/model.keras face.jpg --set Eyeglasses=1 --current Male=1
 
 Bad input (a missing folder or file, a corrupt image, an unknown attribute) ends the command
 with one line on stderr that names the problem, and exit status 2; nothing already written is
@@ -17,7 +20,7 @@ import argparse
 import os
 import sys
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan")
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
 DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
 
 
@@ -76,8 +79,17 @@ def _parser():
                      help="pixel loss of ae and vae")
     vae.add_argument("--reduction", choices=("sum", "mean"), default="sum",
                      help="pixel loss summed per image (the ELBO's scale) or averaged per pixel")
-    vae.add_argument("--reconstruction-weight", type=float, default=1.0, help="vaegan")
+    vae.add_argument("--reconstruction-weight", type=float, default=1.0, help="vaegan, cgan")
     vae.add_argument("--gan-weight", type=float, default=1.0, help="vaegan")
+    cgan = train.add_argument_group("cgan")
+    cgan.add_argument("--attributes", default=None, metavar="A,B,...",
+                      help="CelebA attribute names (default: Male,Smiling,Eyeglasses,Blond_Hair,Bangs)")
+    cgan.add_argument("--mismatch-weight", type=float, default=1.0,
+                      help="weight of the real-image/wrong-attributes term of D's loss")
+    cgan.add_argument("--classifier", default=None, metavar="CLASSIFIER.keras",
+                      help="log attribute accuracy with this classifier (kerasgen classifier)")
+    cgan.add_argument("--classifier-every", type=int, default=1, metavar="N",
+                      help="measure attribute accuracy every N epochs")
     train.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     train.add_argument("--grid-size", type=int, default=64, help="images per grid")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
@@ -99,6 +111,37 @@ def _parser():
     sample.add_argument("--seed", type=int, default=0)
     sample.add_argument("--out", default="samples.png")
     sample.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
+    sample.add_argument("--set", default=None, metavar="A=1,B=-1",
+                        help="conditional models: attributes on (1) or off (0 or -1); the rest off")
+
+    refine = commands.add_parser(
+        "refine", help="redraw face images with changed attributes (conditional models)",
+        description="Encodes each IMAGE, then draws it again with the attributes of --set "
+                    "changed. The faces' other attributes come from --current or, with "
+                    "--classifier, are read from the images.",
+    )
+    refine.add_argument("model_path", metavar="MODEL.keras")
+    refine.add_argument("images", nargs="+", metavar="IMAGE")
+    refine.add_argument("--set", required=True, metavar="A=1,B=-1")
+    refine.add_argument("--current", default=None, metavar="A=1,B=0",
+                        help="the faces' own attributes (unnamed ones off)")
+    refine.add_argument("--classifier", default=None, metavar="CLASSIFIER.keras",
+                        help="read the faces' own attributes with this classifier")
+    refine.add_argument("--out", default="refined.png")
+    refine.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
+
+    classify = commands.add_parser(
+        "classifier", parents=[_data_options()],
+        help="train an attribute classifier (to measure conditional models)",
+        description="Trains kerasgen.metrics.AttributeClassifier on the --data split, prints "
+                    "its accuracy per attribute on --eval-split, saves it to --out.",
+    )
+    classify.add_argument("--attributes", required=True, metavar="A,B,...")
+    classify.add_argument("--epochs", type=int, default=5)
+    classify.add_argument("--width", type=int, default=32)
+    classify.add_argument("--eval-split", default="validation")
+    classify.add_argument("--eval-images", type=int, default=2000)
+    classify.add_argument("--out", default="runs/classifier.keras")
 
     pictures = commands.add_parser(
         "latent", parents=[_data_options(image_size=None)],
@@ -156,6 +199,10 @@ def main(argv=None):
             return _eval(args)
         if args.command == "latent":
             return _latent(args)
+        if args.command == "classifier":
+            return _classifier(args)
+        if args.command == "refine":
+            return _refine(args)
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
@@ -239,9 +286,16 @@ def build_model(args, parser):
             kld_weight=args.kld_weight, reconstruction=args.reconstruction,
             reduction=args.reduction, **common,
         )
-    return kerasgen.VAEGAN(
-        kld_weight=args.kld_weight, reconstruction_weight=args.reconstruction_weight,
-        gan_weight=args.gan_weight, reduction=args.reduction, **common,
+    if args.model == "vaegan":
+        return kerasgen.VAEGAN(
+            kld_weight=args.kld_weight, reconstruction_weight=args.reconstruction_weight,
+            gan_weight=args.gan_weight, reduction=args.reduction, **common,
+        )
+    attributes = _attribute_names(args.attributes) if args.attributes else None
+    return kerasgen.ConditionalGAN(
+        **({"attributes": attributes} if attributes else {}),
+        mismatch_weight=args.mismatch_weight, reconstruction_weight=args.reconstruction_weight,
+        label_smoothing=_label_smoothing(args.label_smoothing, parser), **common,
     )
 
 
@@ -256,9 +310,17 @@ def _train(args, parser):
         model = build_model(args, parser)
     except ValueError as e:  # an option the model rejects, e.g. --image-size 48
         raise KerasgenError(str(e)) from None
+    attributes = list(getattr(model, "attributes", None) or []) or None
+    if args.classifier and not attributes:
+        raise KerasgenError("--classifier measures conditional models (cgan) only.")
     out = args.out or os.path.join("runs", args.model)
     os.makedirs(out, exist_ok=True)
-    dataset = load_data(args)
+    dataset = load_data(args, attributes=attributes)
+    extra = []
+    if args.classifier:
+        from kerasgen.callbacks import AttributeAccuracy
+
+        extra.append(AttributeAccuracy(load_classifier(args.classifier), every=args.classifier_every))
     optimizers = model.default_optimizers()
     if args.learning_rate is not None:
         optimizers = {
@@ -283,6 +345,7 @@ def _train(args, parser):
                      "learning rates or add label smoothing, then run the command again."),
             keras.callbacks.BackupAndRestore(backup),
             ImageGrid(out, n=args.grid_size, seed=args.seed, scale=2 if args.image_size <= 32 else 1),
+            *extra,
         ],
     )
     model_path = os.path.join(out, "model.keras")
@@ -313,13 +376,105 @@ def load_kerasgen_model(path):
     return model
 
 
+def _settings(text, option):
+    """"A=1,B=-1" -> {"A": 1, "B": 0}: on for 1, off for 0 or -1."""
+    from kerasgen.errors import DataError
+
+    settings = {}
+    for item in _attribute_names(text):
+        name, _, value = item.partition("=")
+        if value.strip() not in ("1", "0", "-1"):
+            raise DataError(f"{option} takes NAME=1 (on) or NAME=0/-1 (off) items; received {item!r}.")
+        settings[name.strip()] = 1 if value.strip() == "1" else 0
+    return settings
+
+
+def _conditional(model, path, option):
+    from kerasgen.errors import DataError
+
+    if not hasattr(model, "attribute_vector"):
+        raise DataError(f"{option} needs a conditional model (cgan); {path} holds a "
+                        f"{type(model).__name__}.")
+    return model
+
+
+def load_classifier(path):
+    import keras
+
+    from kerasgen.errors import DataError
+    from kerasgen.metrics import AttributeClassifier
+
+    if not os.path.isfile(path):
+        raise DataError(f"no classifier file at {path}")
+    try:
+        classifier = keras.models.load_model(path)
+    except Exception as e:  # as in load_kerasgen_model
+        raise DataError(f"{path} could not be loaded as a Keras model ({type(e).__name__})") from None
+    if not isinstance(classifier, AttributeClassifier):
+        raise DataError(f"{path} holds a {type(classifier).__name__}, not an AttributeClassifier")
+    return classifier
+
+
 def _sample(args):
     from kerasgen.images import save_image_grid
 
     model = load_kerasgen_model(args.model_path)
-    images = model.generate(args.n, seed=args.seed)
+    if args.set:
+        _conditional(model, args.model_path, "--set")
+        attributes = model.attribute_vector(_settings(args.set, "--set"))
+        images = model.generate(args.n, seed=args.seed, attributes=attributes)
+    else:
+        images = model.generate(args.n, seed=args.seed)
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {args.n} images to {args.out}")
+    return 0
+
+
+def read_faces(paths, size):
+    """Image files -> uint8 `(n, size, size, 3)`: centre square, resized."""
+    import numpy as np
+    from PIL import Image
+
+    from kerasgen.data.pipeline import load_with_pil
+    from kerasgen.errors import DataError
+
+    faces = []
+    for path in paths:
+        array, reason = load_with_pil(path)
+        if array is None:
+            raise DataError(f"cannot read {path}: {reason}")
+        h, w = array.shape[:2]
+        side = min(h, w)
+        top, left = (h - side) // 2, (w - side) // 2
+        square = Image.fromarray(array[top : top + side, left : left + side])
+        faces.append(np.asarray(square.resize((size, size), Image.LANCZOS)))
+    return np.stack(faces)
+
+
+def _refine(args):
+    import numpy as np
+
+    from kerasgen.errors import DataError
+    from kerasgen.images import save_image_grid
+
+    model = _conditional(load_kerasgen_model(args.model_path), args.model_path, "refine")
+    faces = read_faces(args.images, model.image_size)
+    if args.classifier:
+        classifier = load_classifier(args.classifier)
+        missing = [a for a in model.attributes if a not in classifier.attributes]
+        if missing:
+            raise DataError(f"{args.classifier} does not read {missing}.")
+        read = classifier.predict_attributes(faces)
+        current = read[:, [classifier.attributes.index(a) for a in model.attributes]]
+    elif args.current is not None:
+        current = model.attribute_vector(_settings(args.current, "--current"))
+    else:
+        raise DataError("refine needs the faces' own attributes: --current A=1,B=0,... or "
+                        "--classifier CLASSIFIER.keras to read them.")
+    refined = model.refine(faces, _settings(args.set, "--set"), current=current)
+    save_image_grid(np.concatenate([faces / 255.0, refined]), args.out, nrow=len(faces),
+                    scale=args.scale)
+    print(f"kerasgen: wrote {len(faces)} faces (top) and their refinements (bottom) to {args.out}")
     return 0
 
 
@@ -337,6 +492,34 @@ def _eval(args):
     mse, count = reconstruction_mse(model, load_data(args), max_images=args.max_images)
     print(f"kerasgen: {type(model).__name__} reconstruction MSE on {' '.join(args.data)} "
           f"{args.split} ({count} images, [0, 1] pixels): {mse:.6f}")
+    return 0
+
+
+def _attribute_names(text):
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+def _classifier(args):
+    import copy
+
+    from kerasgen.metrics import AttributeClassifier
+
+    names = _attribute_names(args.attributes)
+    train = load_data(args, attributes=names)
+    held_out = copy.copy(args)
+    held_out.split, held_out.flip, held_out.color_jitter = args.eval_split, False, None
+    held_out.n_images = args.eval_images
+    evaluation = load_data(held_out, attributes=names)
+    classifier = AttributeClassifier(names, image_size=args.image_size, width=args.width)
+    classifier.compile()
+    classifier.fit(train, epochs=args.epochs, verbose=2)
+    accuracy = classifier.accuracy(evaluation, max_images=args.eval_images)
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    classifier.save(args.out)
+    print(f"kerasgen: saved {args.out}; accuracy on {args.eval_split}: "
+          f"{accuracy.pop('mean'):.3f} mean")
+    for name, value in accuracy.items():
+        print(f"  {name:<22} {value:.3f}")
     return 0
 
 
@@ -370,7 +553,7 @@ def _preview(args):
 
     from kerasgen.images import save_image_grid
 
-    names = [a.strip() for a in args.attributes.split(",")] if args.attributes else None
+    names = _attribute_names(args.attributes) if args.attributes else None
     dataset = load_data(args, attributes=names)
     images, labels = [], []
     for batch in dataset:

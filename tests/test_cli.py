@@ -171,3 +171,46 @@ def test_train_autoencoder_then_eval_recon_and_latent_pictures(tmp_path):
     assert_one_line_error(kerasgen("eval", "recon", dcgan / "model.keras"),
                           "DCGAN", "does not reconstruct")
     assert_one_line_error(kerasgen("latent", "pca", dcgan / "model.keras"), "DCGAN has no encoder")
+
+
+def test_conditional_gan_train_sample_refine(tmp_path):
+    classifier = tmp_path / "classifier.keras"
+    result = kerasgen("classifier", "--attributes", "Eyeglasses,Male", "--image-size", "16",
+                      "--width", "8", "--n-images", "64", "--batch-size", "16", "--epochs", "1",
+                      "--eval-images", "32", "--out", classifier)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "accuracy on validation" in result.stdout and "Eyeglasses" in result.stdout
+
+    out = tmp_path / "cgan"
+    result = kerasgen("train", "cgan", *TINY, "--attributes", "Male,Eyeglasses", "--n-images", "32",
+                      "--epochs", "1", "--classifier", classifier, "--out", out, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "attr_acc" in result.stdout  # the callback's measurement reached the epoch's logs
+    model = keras.models.load_model(out / "model.keras")
+    assert list(model.attributes) == ["Male", "Eyeglasses"]
+
+    grid = tmp_path / "glasses.png"
+    result = kerasgen("sample", out / "model.keras", "--n", "4", "--set", "Eyeglasses=1,Male=-1",
+                      "--out", grid)
+    assert result.returncode == 0, result.stderr[-3000:]
+    expected = model.generate(4, seed=0, attributes={"Eyeglasses": 1, "Male": 0})
+    shown = np.asarray(Image.open(grid))[2:18, 2:18] / 255.0
+    np.testing.assert_allclose(shown, expected[0], atol=1 / 255 + 1e-6)
+
+    face = tmp_path / "face.png"
+    Image.fromarray(np.full((40, 30, 3), 120, "uint8")).save(face)
+    refined = tmp_path / "refined.png"
+    for how in (["--current", "Male=1"], ["--classifier", classifier]):
+        result = kerasgen("refine", out / "model.keras", face, face, "--set", "Eyeglasses=1",
+                          *how, "--out", refined)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert np.asarray(Image.open(refined)).shape == (2 * 18 + 2, 2 * 18 + 2, 3)
+
+    assert_one_line_error(kerasgen("refine", out / "model.keras", face, "--set", "Eyeglasses=1"),
+                          "--current")
+    assert_one_line_error(kerasgen("refine", out / "model.keras", tmp_path / "nope.png", "--set",
+                                   "Eyeglasses=1", "--current", "Male=1"), "nope.png")
+    assert_one_line_error(kerasgen("sample", out / "model.keras", "--set", "Monocle=1"),
+                          "Monocle", "Eyeglasses")
+    assert_one_line_error(kerasgen("train", "cgan", "--attributes", "Male,Monocle"),
+                          "Monocle", "Smiling")
