@@ -18,6 +18,8 @@ of either, `generate`, `call` and `predict` return floats in [0, 1]. Inside, eac
 its own `pixel_range` ([-1, 1] for tanh generators, [0, 1] for sigmoid decoders).
 """
 
+import math
+import numbers
 from typing import Callable
 from typing import NamedTuple
 
@@ -47,6 +49,20 @@ class Phase(NamedTuple):
 
 
 SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128, 256)
+
+
+def check_weight(value, name):
+    """A loss weight: a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0; received {value!r}.")
+    return float(value)
+
+
+def check_choice(value, choices, name):
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}; received {value!r}.")
+    return value
 
 
 def check_image_size(image_size):

@@ -48,8 +48,8 @@ from kerasgen.errors import AttributeNameError
 from kerasgen.errors import DataError
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
+from kerasgen.models.base import check_weight
 from kerasgen.models.dcgan import _check_label_smoothing
-from kerasgen.nets.conv import weight_init
 
 #: Default conditioning attributes: five that both CelebA and `synthetic_faces` label and that
 #: change a face visibly. Frequencies in CelebA: Male ~42%, Smiling ~48%, Bangs ~15%,
@@ -59,22 +59,6 @@ DEFAULT_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs")
 
 
 CONDITIONINGS = ("input", "dense")
-
-
-def input_conditioned_discriminator(image_size, width, condition_dim, name="discriminator"):
-    """DCGAN discriminator on `[image, condition]` with the condition tiled into
-    `condition_dim` constant maps concatenated to the image channels -> one logit."""
-    images = keras.Input((image_size, image_size, 3), name="images")
-    condition = keras.Input((condition_dim,), name="condition")
-    maps = keras.layers.Reshape((1, 1, condition_dim), name="condition_pixel")(condition)
-    maps = keras.layers.UpSampling2D(image_size, name="condition_maps")(maps)
-    x = keras.layers.Concatenate(name="images_and_condition")([images, maps])
-    x = nets.down_stack(x, image_size, width)
-    x = keras.layers.Flatten(name="features")(x)
-    logits = keras.layers.Dense(
-        1, kernel_initializer=weight_init(), dtype="float32", name="logit"
-    )(x)
-    return keras.Model([images, condition], logits, name=name)
 
 
 def conditional_discriminator_loss(real_logits, fake_logits, mismatch_logits, real_targets=1.0,
@@ -148,8 +132,8 @@ class ConditionalGAN(GenerativeModel):
         if not (isinstance(width, int) and width > 0):
             raise ValueError(f"width must be a positive int; received {width!r}.")
         self.width = width
-        self.mismatch_weight = _check_weight(mismatch_weight, "mismatch_weight")
-        self.reconstruction_weight = _check_weight(reconstruction_weight, "reconstruction_weight")
+        self.mismatch_weight = check_weight(mismatch_weight, "mismatch_weight")
+        self.reconstruction_weight = check_weight(reconstruction_weight, "reconstruction_weight")
         self.label_smoothing = _check_label_smoothing(label_smoothing)
         k = len(self.attributes)
         self.generator = nets.generator(latent_dim, self.image_size, width, condition_dim=k)
@@ -158,10 +142,9 @@ class ConditionalGAN(GenerativeModel):
                 f"conditioning must be one of {CONDITIONINGS}; received {conditioning!r}."
             )
         self.conditioning = conditioning
-        if conditioning == "dense":
-            self.discriminator = nets.discriminator(self.image_size, width, condition_dim=k)
-        else:
-            self.discriminator = input_conditioned_discriminator(self.image_size, width, k)
+        self.discriminator = nets.discriminator(
+            self.image_size, width, condition_dim=k, condition_at=conditioning
+        )
         self.encoder = nets.encoder(self.image_size, latent_dim, width, outputs=1)
         self._mark_built()
 
@@ -451,10 +434,3 @@ def _check_01(array, shape, name):
     if not np.all((array == 0) | (array == 1)):
         raise ValueError(f"{name} must hold 0/1 values (1 = attribute on).")
     return array.copy()
-
-
-def _check_weight(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; received {value!r}.")
-    return float(value)

@@ -15,9 +15,6 @@ faces with a VAE; with the autoencoder, whose codes are unconstrained, it does n
 section 6), which is why the autoencoder is the baseline.
 """
 
-import math
-import numbers
-
 import keras
 import numpy as np
 from keras import ops
@@ -26,6 +23,8 @@ from kerasgen import losses
 from kerasgen import nets
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
+from kerasgen.models.base import check_choice
+from kerasgen.models.base import check_weight
 
 
 class AutoencoderBase(GenerativeModel):
@@ -56,11 +55,11 @@ class AutoencoderBase(GenerativeModel):
         if not (isinstance(width, int) and width > 0):
             raise ValueError(f"width must be a positive int; received {width!r}.")
         self.width = width
-        self.reconstruction = _check_choice(
+        self.reconstruction = check_choice(
             reconstruction, losses.RECONSTRUCTION_KINDS, "reconstruction"
         )
         self._pixel_loss = self.reconstruction  # the kind of R; the VAE-GAN fixes it to "mse"
-        self.reduction = _check_choice(reduction, losses.REDUCTIONS, "reduction")
+        self.reduction = check_choice(reduction, losses.REDUCTIONS, "reduction")
         self.encoder = nets.encoder(
             self.image_size, latent_dim, width, outputs=2 if self.variational else 1
         )
@@ -188,7 +187,7 @@ class VAE(AutoencoderBase):
 
     def __init__(self, image_size=64, latent_dim=128, width=64, kld_weight=1.0,
                  reconstruction="mse", reduction="sum", seed=None, **kwargs):
-        kld_weight = _check_weight(kld_weight, "kld_weight")
+        kld_weight = check_weight(kld_weight, "kld_weight")
         super().__init__(image_size=image_size, latent_dim=latent_dim, width=width,
                          reconstruction=reconstruction, reduction=reduction, seed=seed, **kwargs)
         self.kld_weight = kld_weight
@@ -202,17 +201,3 @@ class VAE(AutoencoderBase):
 
     def get_config(self):
         return {**super().get_config(), "kld_weight": self.kld_weight}
-
-
-def _check_choice(value, choices, name):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; received {value!r}.")
-    return value
-
-
-def _check_weight(value, name):
-    """A loss weight: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; received {value!r}.")
-    return float(value)

@@ -34,9 +34,9 @@ from keras import ops
 from kerasgen import losses
 from kerasgen import nets
 from kerasgen.models.base import Phase
+from kerasgen.models.base import check_choice
+from kerasgen.models.base import check_weight
 from kerasgen.models.vae import VAE
-from kerasgen.models.vae import _check_choice
-from kerasgen.models.vae import _check_weight
 
 RECONSTRUCTION_SPACES = ("pixel", "feature")
 
@@ -69,9 +69,9 @@ class VAEGAN(VAE):
     def __init__(self, image_size=64, latent_dim=128, width=64, kld_weight=1.0,
                  reconstruction_weight=1.0, gan_weight=1.0, reconstruction="pixel",
                  reduction="sum", seed=None, **kwargs):
-        reconstruction = _check_choice(reconstruction, RECONSTRUCTION_SPACES, "reconstruction")
-        reconstruction_weight = _check_weight(reconstruction_weight, "reconstruction_weight")
-        gan_weight = _check_weight(gan_weight, "gan_weight")
+        reconstruction = check_choice(reconstruction, RECONSTRUCTION_SPACES, "reconstruction")
+        reconstruction_weight = check_weight(reconstruction_weight, "reconstruction_weight")
+        gan_weight = check_weight(gan_weight, "gan_weight")
         super().__init__(image_size=image_size, latent_dim=latent_dim, width=width,
                          kld_weight=kld_weight, reconstruction="mse", reduction=reduction,
                          seed=seed, **kwargs)

@@ -138,17 +138,30 @@ def generator(latent_dim=100, image_size=64, width=64, norm="batch", activation=
 
 
 def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_dim=0,
-                  name="discriminator"):
-    """DCGAN discriminator: image (and an optional condition vector, joined before the last
-    layer) -> one logit per image. No sigmoid: losses take logits, which is stabler."""
+                  condition_at="dense", name="discriminator"):
+    """DCGAN discriminator: image (and an optional condition vector) -> one logit per image.
+    No sigmoid: losses take logits, which is stabler.
+
+    The condition joins either before the last layer (`condition_at="dense"`, seed 003's
+    DCGAN 1) or as `condition_dim` constant maps stacked on the image channels
+    (`condition_at="input"`), where the convolutions can relate it to the pixels.
+    """
+    if condition_at not in ("dense", "input"):
+        raise ValueError(f"condition_at must be 'dense' or 'input'; received {condition_at!r}.")
     images = keras.Input((image_size, image_size, 3), name="images")
     inputs = [images]
-    x = down_stack(images, image_size, width, norm, dropout)
-    x = layers.Flatten(name="features")(x)
+    x = images
     if condition_dim:
         c = keras.Input((condition_dim,), name="condition")
         inputs.append(c)
-        x = layers.Concatenate(name="features_and_condition")([x, c])
+        if condition_at == "input":
+            maps = layers.Reshape((1, 1, condition_dim), name="condition_pixel")(c)
+            maps = layers.UpSampling2D(image_size, name="condition_maps")(maps)
+            x = layers.Concatenate(name="images_and_condition")([images, maps])
+    x = down_stack(x, image_size, width, norm, dropout)
+    x = layers.Flatten(name="features")(x)
+    if condition_dim and condition_at == "dense":
+        x = layers.Concatenate(name="features_and_condition")([x, inputs[1]])
     logits = layers.Dense(1, kernel_initializer=weight_init(), dtype="float32", name="logit")(x)
     return keras.Model(inputs if condition_dim else images, logits, name=name)
 
