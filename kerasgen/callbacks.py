@@ -237,3 +237,30 @@ class AttributeAccuracy(keras.callbacks.Callback):
         accuracy = attribute_accuracy(self.classifier, self.model, n=self.n, seed=self.seed)
         logs["attr_acc"] = accuracy.pop("mean")
         logs.update({f"attr_acc_{name}": value for name, value in accuracy.items()})
+
+
+class FIDCallback(keras.callbacks.Callback):
+    """Every `every` epochs, the Fréchet distance between `n` generated images and the real
+    statistics, added to the epoch's logs as `fid` (so `ModelCheckpoint(monitor="fid",
+    mode="min")` and KerasTuner can use it). `extractor.name` says which features: only
+    `InceptionFeatures` with ImageNet weights gives the standard FID.
+
+    Args:
+        real: a `kerasgen.metrics.FeatureStatistics` of real images (`metrics.real_statistics`).
+        extractor: a feature extractor from `kerasgen.features`.
+        every: measure every this many epochs.
+        n: images generated per measurement (the same latents each time, from `seed`).
+    """
+
+    def __init__(self, real, extractor, every=1, n=2000, seed=0):
+        super().__init__()
+        if every < 1:
+            raise ValueError(f"every must be >= 1; received {every!r}.")
+        self.real, self.extractor, self.every, self.n, self.seed = real, extractor, every, n, seed
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None or (epoch + 1) % self.every:
+            return
+        from kerasgen.metrics import fid
+
+        logs["fid"] = fid(self.model, self.real, self.extractor, n=self.n, seed=self.seed)

@@ -101,9 +101,15 @@ def _parser():
                     "001's Table 1) of an Autoencoder, VAE or VAEGAN; --image-size defaults "
                     "to the model's.",
     )
-    evaluate.add_argument("metric", choices=("recon",))
+    evaluate.add_argument("metric", choices=("recon", "fid", "kid", "pr"))
     evaluate.add_argument("model_path", metavar="MODEL.keras")
-    evaluate.add_argument("--max-images", type=int, default=None, help="stop after this many")
+    evaluate.add_argument("--max-images", type=int, default=None,
+                          help="real images to use (default: recon all, fid/kid/pr 10000)")
+    evaluate.add_argument("--features", default=None, metavar="inception|CLASSIFIER.keras",
+                          help="fid/kid/pr features: InceptionV3 (ImageNet weights, the standard "
+                               "FID) or an AttributeClassifier's (offline, kerasgen classifier)")
+    evaluate.add_argument("--n", type=int, default=10_000, help="generated images (fid/kid/pr)")
+    evaluate.add_argument("--json", default=None, help="also write the result to this JSON file")
 
     sample = commands.add_parser("sample", help="write a grid of images from a saved model")
     sample.add_argument("model_path", metavar="MODEL.keras")
@@ -479,21 +485,72 @@ def _refine(args):
 
 
 def _eval(args):
+    import json
+
+    from kerasgen import metrics
     from kerasgen.errors import DataError
-    from kerasgen.metrics import reconstruction_mse
 
     model = load_kerasgen_model(args.model_path)
-    if not hasattr(model, "reconstruct"):
-        raise DataError(
-            f"{args.model_path} holds a {type(model).__name__}, which does not reconstruct "
-            "images; eval recon takes an Autoencoder, VAE or VAEGAN."
-        )
     args.image_size = args.image_size or model.image_size
-    mse, count = reconstruction_mse(model, load_data(args), max_images=args.max_images)
-    print(f"kerasgen: {type(model).__name__} reconstruction MSE on {' '.join(args.data)} "
-          f"{args.split} ({count} images, [0, 1] pixels): {mse:.6f}")
+    source = f"{' '.join(args.data)} {args.split}"
+    if args.metric == "recon":
+        if not hasattr(model, "reconstruct"):
+            raise DataError(
+                f"{args.model_path} holds a {type(model).__name__}, which does not reconstruct "
+                "images; eval recon takes an Autoencoder, VAE or VAEGAN."
+            )
+        mse, count = metrics.reconstruction_mse(model, load_data(args), max_images=args.max_images)
+        result = {"metric": "recon_mse", "value": mse, "images": count}
+        print(f"kerasgen: {type(model).__name__} reconstruction MSE on {source} "
+              f"({count} images, [0, 1] pixels): {mse:.6f}")
+    else:
+        result = _sample_quality(args, model, source)
+    result.update(model=args.model_path, data=source)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
     return 0
 
+
+def _sample_quality(args, model, source):
+    """FID, KID or precision/recall of generated against real images."""
+    import time
+
+    import numpy as np
+
+    from kerasgen import features
+    from kerasgen import metrics
+    from kerasgen.errors import DataError
+
+    if args.features is None:
+        raise DataError("eval fid/kid/pr needs --features inception or --features "
+                        "CLASSIFIER.keras (train one offline with kerasgen classifier).")
+    if args.features == "inception":
+        extractor = features.InceptionFeatures()
+    else:
+        extractor = features.ClassifierFeatures(load_classifier(args.features))
+    limit = args.max_images or 10_000
+    start = time.perf_counter()
+    if args.metric == "fid":
+        real = metrics.real_statistics(load_data(args), extractor, max_images=limit)
+        value, detail = metrics.fid(model, real, extractor, n=args.n, seed=args.seed), {}
+        label = f"FID ({extractor.name} features)"
+    else:
+        real = np.concatenate([extractor(b) for b in metrics.iter_images(load_data(args), limit)])
+        fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed)
+        if args.metric == "kid":
+            value, std = metrics.kernel_inception_distance(real, fake)
+            detail, label = {"std": std}, f"KID ({extractor.name} features)"
+        else:
+            precision, recall = metrics.precision_recall(real, fake)
+            value, detail = precision, {"recall": recall}
+            label = f"precision / recall ({extractor.name} features)"
+    seconds = time.perf_counter() - start
+    extra = "".join(f", {k} {v:.4f}" for k, v in detail.items())
+    print(f"kerasgen: {type(model).__name__} {label}, {args.n} generated vs {source}: "
+          f"{value:.4f}{extra} ({seconds:.0f} s)")
+    return {"metric": args.metric, "features": extractor.name, "value": value, **detail,
+            "generated": args.n, "seconds": seconds}
 
 def _attribute_names(text):
     return [a.strip() for a in text.split(",") if a.strip()]

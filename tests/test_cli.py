@@ -206,6 +206,19 @@ def test_conditional_gan_train_sample_refine(tmp_path):
         assert result.returncode == 0, result.stderr[-3000:]
         assert np.asarray(Image.open(refined)).shape == (2 * 18 + 2, 2 * 18 + 2, 3)
 
+    for metric in ("fid", "kid", "pr"):
+        report = tmp_path / f"{metric}.json"
+        result = kerasgen("eval", metric, out / "model.keras", "--features", classifier, "--n", "48",
+                          "--n-images", "64", "--batch-size", "16", "--json", report)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "(classifier:Eyeglasses,Male features), 48 generated vs synthetic test" in result.stdout
+        import json
+
+        written = json.loads(report.read_text())
+        assert written["metric"] == metric and written["features"] == "classifier:Eyeglasses,Male"
+        assert np.isfinite(written["value"]) and (metric != "pr" or 0 <= written["recall"] <= 1)
+    assert_one_line_error(kerasgen("eval", "fid", out / "model.keras"), "--features")
+
     assert_one_line_error(kerasgen("refine", out / "model.keras", face, "--set", "Eyeglasses=1"),
                           "--current")
     assert_one_line_error(kerasgen("refine", out / "model.keras", tmp_path / "nope.png", "--set",
