@@ -608,23 +608,16 @@ def _latent(args):
 def _preview(args):
     import numpy as np
 
+    from kerasgen.data import iter_batches
     from kerasgen.images import save_image_grid
 
     names = _attribute_names(args.attributes) if args.attributes else None
-    dataset = load_data(args, attributes=names)
-    images, labels = [], []
-    for batch in dataset:
-        if names:
-            batch, batch_labels = batch
-            labels.append(np.asarray(batch_labels))
-        images.append(np.asarray(batch))
-        if sum(len(b) for b in images) >= args.n:
-            break
-    images = np.concatenate(images)[: args.n]
+    batches = list(iter_batches(load_data(args, attributes=names), max_images=args.n))
+    images = np.concatenate([b[0] for b in batches])
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {len(images)} training images ({images.shape[1]}px) to {args.out}")
     if names:
-        rates = np.concatenate(labels)[: len(images)].mean(axis=0)
+        rates = np.concatenate([b[1] for b in batches]).mean(axis=0)
         for name, rate in zip(names, rates):
             print(f"  {name:<22} {rate:6.1%} of these images")
     return 0

@@ -7,6 +7,7 @@ import numpy as np
 from keras import ops
 
 from kerasgen import nets
+from kerasgen.data.batches import iter_batches
 from kerasgen.data.batches import iter_images
 from kerasgen.errors import DataError
 
@@ -101,15 +102,11 @@ class AttributeClassifier(keras.Model):
         if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
             data = [data]
         hits, count = 0.0, 0
-        for batch in data if not isinstance(data, keras.utils.PyDataset) else (
-                data[i] for i in range(len(data))):
-            images, labels = np.asarray(batch[0]), np.asarray(batch[1])
-            if max_images is not None:
-                images, labels = images[: max_images - count], labels[: max_images - count]
+        for images, labels in iter_batches(data, max_images):
+            if labels is None:
+                raise DataError("accuracy needs labelled data: batches of (images, labels).")
             hits = hits + np.sum(self.predict_attributes(images) == labels, axis=0)
             count += len(images)
-            if max_images is not None and count >= max_images:
-                break
         if not count:
             raise DataError("no labelled images to evaluate: the data set is empty.")
         return _per_attribute(self.attributes, hits / count)

@@ -132,3 +132,13 @@ def test_conditional_gan_beats_chance_on_attribute_accuracy():
     accuracy = attribute_accuracy(classifier, model, n=1024, seed=1)
     # At chance the mean of 2 x 1024 reads has a standard deviation of about 0.011.
     assert accuracy["mean"] > 0.6, accuracy
+
+
+def test_iter_batches_keeps_labels_aligned_when_cut():
+    from kerasgen.data import iter_batches
+
+    data = [(np.zeros((4, 2, 2, 3)), np.arange(4)), (np.ones((4, 2, 2, 3)), np.arange(4, 8))]
+    batches = list(iter_batches(data, max_images=6))
+    assert [len(images) for images, _ in batches] == [4, 2]
+    np.testing.assert_array_equal(np.concatenate([labels for _, labels in batches]), np.arange(6))
+    assert list(iter_batches(np.zeros((3, 2, 2, 3))))[0][1] is None

@@ -5,6 +5,7 @@ values 0..255, optionally paired with attributes as ``float32`` 0/1 (``(images, 
 Models scale images to their own pixel range inside ``train_step``; a user never does.
 """
 
+from kerasgen.data.batches import iter_batches
 from kerasgen.data.batches import iter_images
 from kerasgen.data.synthetic import ATTRIBUTES as SYNTHETIC_ATTRIBUTES
 from kerasgen.data.synthetic import SyntheticFaces
