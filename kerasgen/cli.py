@@ -520,6 +520,7 @@ def _sample_quality(args, model, source):
 
     from kerasgen import features
     from kerasgen import metrics
+    from kerasgen.data import iter_images
     from kerasgen.errors import DataError
 
     if args.features is None:
@@ -536,7 +537,7 @@ def _sample_quality(args, model, source):
         value, detail = metrics.fid(model, real, extractor, n=args.n, seed=args.seed), {}
         label = f"FID ({extractor.name} features)"
     else:
-        real = np.concatenate([extractor(b) for b in metrics.iter_images(load_data(args), limit)])
+        real = np.concatenate([extractor(b) for b in iter_images(load_data(args), limit)])
         fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed)
         if args.metric == "kid":
             value, std = metrics.kernel_inception_distance(real, fake)
