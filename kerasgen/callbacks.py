@@ -4,6 +4,7 @@ All of them hold only plain Python state until `fit` starts, so KerasTuner can `
 for every trial.
 """
 
+import copy
 import csv
 import math
 import os
@@ -205,11 +206,30 @@ class NaNGuard(keras.callbacks.Callback):
                 raise TrainingDivergedError(message)
 
 
+def _due(callback, epoch):
+    """Whether a callback that measures every `callback.every` epochs measures after `epoch`:
+    on every `every`-th epoch and after the last one."""
+    last = callback.params.get("epochs") if callback.params else None
+    return (epoch + 1) % callback.every == 0 or epoch + 1 == last
+
+
+def _shallow_copy(callback):
+    clone = copy.copy(callback)
+    clone._model = None  # set_model() gives each copy its own model
+    return clone
+
+
+def _check_every(every):
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"every must be an integer >= 1; received {every!r}.")
+    return every
+
+
 class AttributeAccuracy(keras.callbacks.Callback):
-    """Every `every` epochs, measures how often `classifier` reads back the attributes a
-    conditional model was asked for (`kerasgen.metrics.attribute_accuracy`) and adds it to the
-    epoch's logs, so `History`, the progress bar and `ImageGrid`'s curves show it: `attr_acc`
-    (the mean over attributes) and `attr_acc_<name>` per attribute.
+    """Every `every` epochs (and after the last), measures how often `classifier` reads back the
+    attributes a conditional model was asked for (`kerasgen.metrics.attribute_accuracy`) and adds
+    it to the epoch's logs, so `History`, the progress bar and `ImageGrid`'s curves show it:
+    `attr_acc` (the mean over attributes) and `attr_acc_<name>` per attribute.
 
     Args:
         classifier: a trained `kerasgen.metrics.AttributeClassifier` (or its `.keras` path).
@@ -220,15 +240,16 @@ class AttributeAccuracy(keras.callbacks.Callback):
 
     def __init__(self, classifier, every=1, n=500, seed=0):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1; received {every!r}.")
         self.classifier = classifier
-        self.every = every
+        self.every = _check_every(every)
         self.n = n
         self.seed = seed
 
+    def __deepcopy__(self, memo):  # as SampleQuality's: the copy shares the classifier
+        return _shallow_copy(self)
+
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or (epoch + 1) % self.every:
+        if logs is None or not _due(self, epoch):
             return
         from kerasgen.metrics import attribute_accuracy
 
@@ -239,28 +260,94 @@ class AttributeAccuracy(keras.callbacks.Callback):
         logs.update({f"attr_acc_{name}": value for name, value in accuracy.items()})
 
 
-class FIDCallback(keras.callbacks.Callback):
-    """Every `every` epochs, the Fréchet distance between `n` generated images and the real
-    statistics, added to the epoch's logs as `fid` (so `ModelCheckpoint(monitor="fid",
-    mode="min")` and KerasTuner can use it). `extractor.name` says which features: only
-    `InceptionFeatures` with ImageNet weights gives the standard FID.
+class SampleQuality(keras.callbacks.Callback):
+    """Every `every` epochs (and after the last), compares `n` generated images with real ones
+    in the feature space of `extractor` and adds the scores to the epoch's logs, so `History`,
+    `ModelCheckpoint(monitor=..., mode="min")`, `EarlyStopping` and KerasTuner objectives
+    (`kt.Objective("fid", "min")`) can use them. The same latents (from `seed`) are used each
+    time, so the scores follow the model and not the draw. `extractor.name` says which features:
+    only `InceptionFeatures` with ImageNet weights gives the standard FID/KID.
 
     Args:
-        real: a `kerasgen.metrics.FeatureStatistics` of real images (`metrics.real_statistics`).
+        real: the real images' features `(m, d)` (`kerasgen.metrics.real_features`); FID alone
+            also takes a `FeatureStatistics` (`kerasgen.metrics.real_statistics`).
         extractor: a feature extractor from `kerasgen.features`.
-        every: measure every this many epochs.
-        n: images generated per measurement (the same latents each time, from `seed`).
+        metrics: any of `"fid"` (logs `fid`), `"kid"` (`kid`, `kid_std`), `"pr"` (`precision`,
+            `recall`, k-NN manifolds with `k`).
+        every: measure every this many epochs (and after the last).
+        n: images generated per measurement.
+        seed: seed of the latents.
+        k: neighbours of precision/recall.
     """
 
-    def __init__(self, real, extractor, every=1, n=2000, seed=0):
+    METRICS = ("fid", "kid", "pr")
+
+    def __init__(self, real, extractor, metrics=("fid",), every=1, n=2000, seed=0, k=3):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1; received {every!r}.")
-        self.real, self.extractor, self.every, self.n, self.seed = real, extractor, every, n, seed
+        from kerasgen.metrics import FeatureStatistics
+
+        metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        unknown = [m for m in metrics if m not in self.METRICS]
+        if unknown or not metrics:
+            raise ValueError(f"unknown metrics {unknown or metrics}; choose from {self.METRICS}.")
+        if isinstance(real, FeatureStatistics):
+            if set(metrics) != {"fid"}:
+                raise ValueError("KID and precision/recall need the real features themselves "
+                                 "(kerasgen.metrics.real_features), not FeatureStatistics.")
+        else:
+            real = np.asarray(real, "float64")
+            if real.ndim != 2 or len(real) < 2:
+                raise ValueError(f"real must be features of shape (images >= 2, dims); "
+                                 f"received shape {real.shape}.")
+        self.real, self.extractor, self.metrics = real, extractor, metrics
+        self.every, self.n, self.seed, self.k = _check_every(every), n, seed, k
+        self._real_stats = real if isinstance(real, FeatureStatistics) else None
+
+    def __deepcopy__(self, memo):
+        """KerasTuner deep-copies the callbacks of each trial: the copy shares the read-only
+        real features and extractor instead of copying a network."""
+        return _shallow_copy(self)
+
+    def measure(self):
+        """The scores of the model now, as a dict of log names to floats."""
+        from kerasgen import metrics
+
+        if self._real_stats is None and "fid" in self.metrics:
+            self._real_stats = metrics.FeatureStatistics()
+            self._real_stats.update(self.real)
+        if self.metrics == ("fid",):  # streamed: never all the generated features at once
+            return {"fid": metrics.fid(self.model, self._real_stats, self.extractor, n=self.n,
+                                       seed=self.seed)}
+        fake = metrics.generated_features(self.model, self.extractor, n=self.n, seed=self.seed)
+        scores = {}
+        if "fid" in self.metrics:
+            mu, sigma = metrics.feature_statistics(fake)
+            scores["fid"] = metrics.frechet_distance(
+                self._real_stats.mean, self._real_stats.covariance, mu, sigma)
+        if "kid" in self.metrics:
+            subset = min(1000, len(self.real), len(fake))
+            scores["kid"], scores["kid_std"] = metrics.kernel_inception_distance(
+                self.real, fake, subset_size=subset, seed=self.seed)
+        if "pr" in self.metrics:
+            scores["precision"], scores["recall"] = metrics.precision_recall(self.real, fake, self.k)
+        return scores
 
     def on_epoch_end(self, epoch, logs=None):
-        if logs is None or (epoch + 1) % self.every:
-            return
-        from kerasgen.metrics import fid
+        if logs is not None and _due(self, epoch):
+            logs.update(self.measure())
 
-        logs["fid"] = fid(self.model, self.real, self.extractor, n=self.n, seed=self.seed)
+
+class FIDCallback(SampleQuality):
+    """`SampleQuality` with FID alone, logged as `fid`: `FIDCallback(real, extractor, every=1,
+    n=2000)` with `real` a `FeatureStatistics` or features."""
+
+    def __init__(self, real, extractor, every=1, n=2000, seed=0):
+        super().__init__(real, extractor, ("fid",), every=every, n=n, seed=seed)
+
+
+class KIDCallback(SampleQuality):
+    """`SampleQuality` with KID alone, logged as `kid` and `kid_std`: `KIDCallback(real_features,
+    extractor, every=1, n=2000)`."""
+
+    def __init__(self, real, extractor, every=1, n=2000, seed=0):
+        super().__init__(real, extractor, ("kid",), every=every, n=n, seed=seed)

@@ -6,6 +6,7 @@
     kerasgen sample runs/dcgan/model.keras --n 64 --out grid.png
     kerasgen preview --data celeba ~/data/celeba --attributes Male,Smiling --out data.png
     kerasgen latent stds runs/vae/model.keras --out stds.png
+    kerasgen eval runs/vae/model.keras --metrics recon,fid,kid --features runs/classifier.keras
     kerasgen train cgan --attributes Male,Smiling,Eyeglasses --classifier runs/classifier.keras
     kerasgen sample runs/cgan/model.keras --set Eyeglasses=1,Smiling=-1 --out glasses.png
     kerasgen refine runs/cgan/model.keras face.jpg --set Eyeglasses=1 --current Male=1
@@ -24,7 +25,7 @@ MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
 DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
 
 
-def _data_options(image_size=64, split="train"):
+def data_options(image_size=64, split="train"):
     """The options that choose and shape the data, for a subcommand's `parents` (a fresh parser
     each time: argparse shares parent actions, so defaults must not be changed afterwards)."""
     data = argparse.ArgumentParser(add_help=False)
@@ -56,7 +57,7 @@ def _parser():
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", parents=[_data_options()],
+    train = commands.add_parser("train", parents=[data_options()],
                                 help="train a model, writing grids, a GIF, a loss plot and the model")
     train.add_argument("model", choices=MODELS)
     train.add_argument("--epochs", type=int, default=5)
@@ -95,21 +96,28 @@ def _parser():
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
     evaluate = commands.add_parser(
-        "eval", parents=[_data_options(image_size=None, split="test")],
-        help="measure a saved model on a data split",
+        "eval", parents=[data_options(image_size=None, split="test")],
+        help="measure a saved model on a data split: reconstruction, FID, KID, precision/recall",
         description="recon: reconstruction MSE per pixel and channel on [0, 1] pixels (seed "
-                    "001's Table 1) of an Autoencoder, VAE or VAEGAN; --image-size defaults "
-                    "to the model's.",
+                    "001's Table 1) of an Autoencoder, VAE or VAEGAN. fid, kid, pr: --n "
+                    "generated images against up to --max-images real ones, in the feature "
+                    "space of --features; the real features are cached under $KERASGEN_CACHE "
+                    "(default ~/.cache/kerasgen), keyed by data set, extractor and count. "
+                    "--image-size defaults to the model's.",
     )
-    evaluate.add_argument("metric", choices=("recon", "fid", "kid", "pr"))
     evaluate.add_argument("model_path", metavar="MODEL.keras")
+    evaluate.add_argument("--metrics", default=None, metavar="recon,fid,kid,pr",
+                          help="comma-separated (default: recon for models that reconstruct, "
+                               "and fid,kid,pr when --features is given)")
     evaluate.add_argument("--max-images", type=int, default=None,
                           help="real images to use (default: recon all, fid/kid/pr 10000)")
     evaluate.add_argument("--features", default=None, metavar="inception|CLASSIFIER.keras",
                           help="fid/kid/pr features: InceptionV3 (ImageNet weights, the standard "
                                "FID) or an AttributeClassifier's (offline, kerasgen classifier)")
     evaluate.add_argument("--n", type=int, default=10_000, help="generated images (fid/kid/pr)")
-    evaluate.add_argument("--json", default=None, help="also write the result to this JSON file")
+    evaluate.add_argument("--no-cache", action="store_true",
+                          help="compute the real features again (and do not save them)")
+    evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
 
     sample = commands.add_parser("sample", help="write a grid of images from a saved model")
     sample.add_argument("model_path", metavar="MODEL.keras")
@@ -137,7 +145,7 @@ def _parser():
     refine.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
 
     classify = commands.add_parser(
-        "classifier", parents=[_data_options()],
+        "classifier", parents=[data_options()],
         help="train an attribute classifier (to measure conditional models)",
         description="Trains kerasgen.metrics.AttributeClassifier on the --data split, prints "
                     "its accuracy per attribute on --eval-split, saves it to --out.",
@@ -150,7 +158,7 @@ def _parser():
     classify.add_argument("--out", default="runs/classifier.keras")
 
     pictures = commands.add_parser(
-        "latent", parents=[_data_options(image_size=None)],
+        "latent", parents=[data_options(image_size=None)],
         help="write a picture of a saved model's latent space",
         description="stds: rows of decoded std * z, std 0.25 ... 2.0 (seed 001); interpolate: "
                     "rows between pairs of seeds; pca: faces along the principal components of "
@@ -165,7 +173,7 @@ def _parser():
     pictures.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
 
     preview = commands.add_parser(
-        "preview", parents=[_data_options()],
+        "preview", parents=[data_options()],
         help="write a grid of training images as a model would see them; print attribute rates",
     )
     preview.add_argument("--attributes", default=None, metavar="A,B,...",
@@ -484,74 +492,114 @@ def _refine(args):
     return 0
 
 
+EVAL_METRICS = ("recon", "fid", "kid", "pr")
+
+
 def _eval(args):
     import json
 
-    from kerasgen import metrics
     from kerasgen.errors import DataError
 
     model = load_kerasgen_model(args.model_path)
     args.image_size = args.image_size or model.image_size
-    source = f"{' '.join(args.data)} {args.split}"
-    if args.metric == "recon":
-        if not hasattr(model, "reconstruct"):
-            raise DataError(
-                f"{args.model_path} holds a {type(model).__name__}, which does not reconstruct "
-                "images; eval recon takes an Autoencoder, VAE or VAEGAN."
-            )
-        mse, count = metrics.reconstruction_mse(model, load_data(args), max_images=args.max_images)
-        result = {"metric": "recon_mse", "value": mse, "images": count}
-        print(f"kerasgen: {type(model).__name__} reconstruction MSE on {source} "
-              f"({count} images, [0, 1] pixels): {mse:.6f}")
+    from kerasgen.models.vae import AutoencoderBase
+    from kerasgen.models.vaegan import VAEGAN
+
+    reconstructs = isinstance(model, (AutoencoderBase, VAEGAN))
+    if args.metrics is None:
+        chosen = (["recon"] if reconstructs else []) + (["fid", "kid", "pr"] if args.features else [])
+        if not chosen:
+            raise DataError(f"{type(model).__name__} does not reconstruct images: give --features "
+                            "inception or --features CLASSIFIER.keras for fid, kid and pr.")
     else:
-        result = _sample_quality(args, model, source)
-    result.update(model=args.model_path, data=source)
+        chosen = _attribute_names(args.metrics)
+        unknown = [m for m in chosen if m not in EVAL_METRICS]
+        if unknown or not chosen:
+            raise DataError(f"unknown metric {', '.join(unknown) or args.metrics!r} in --metrics; "
+                            f"expected some of {', '.join(EVAL_METRICS)}.")
+    if "recon" in chosen and not reconstructs:
+        raise DataError(
+            f"{args.model_path} holds a {type(model).__name__}, which does not reconstruct "
+            "images; recon takes an Autoencoder, VAE or VAEGAN."
+        )
+    source = f"{' '.join(args.data)} {args.split}"
+    rows = []  # (metric, value, detail)
+    if "recon" in chosen:
+        from kerasgen import metrics
+
+        mse, count = metrics.reconstruction_mse(model, load_data(args), max_images=args.max_images)
+        rows.append(("recon_mse", mse, f"{count} images, [0, 1] pixels"))
+    quality = [m for m in chosen if m != "recon"]
+    if quality:
+        rows += _sample_quality(args, model, quality)
+    print(f"kerasgen: {type(model).__name__} {args.model_path} on {source}")
+    width = max(len(name) for name, _, _ in rows)
+    for name, value, detail in rows:
+        print(f"  {name:<{width}}  {value:12.6f}  {detail}")
     if args.json:
+        result = {"model": args.model_path, "data": source,
+                  "metrics": {name: value for name, value, _ in rows},
+                  "details": {name: detail for name, _, detail in rows}}
         with open(args.json, "w") as f:
             json.dump(result, f, indent=2)
+        print(f"kerasgen: wrote {args.json}")
     return 0
 
 
-def _sample_quality(args, model, source):
-    """FID, KID or precision/recall of generated against real images."""
-    import time
+def _data_key(args):
+    """What identifies the real images of an evaluation, for the feature cache (None: do not
+    cache, e.g. random augmentation)."""
+    if args.flip or args.color_jitter:
+        return None
+    kind, rest = args.data[0], [os.path.abspath(os.path.expanduser(p)) for p in args.data[1:]]
+    key = [kind, *rest, f"split={args.split}", f"size={args.image_size}", f"seed={args.seed}"]
+    if kind == "synthetic":
+        key.append(f"n={args.n_images}")
+    if args.crop:
+        key.append(f"crop={args.crop}")
+    return " ".join(key)
 
-    import numpy as np
+
+def _sample_quality(args, model, chosen):
+    """FID, KID and/or precision/recall of generated against real images: rows for `_eval`."""
+    import time
 
     from kerasgen import features
     from kerasgen import metrics
-    from kerasgen.data import iter_images
     from kerasgen.errors import DataError
 
     if args.features is None:
-        raise DataError("eval fid/kid/pr needs --features inception or --features "
+        raise DataError("fid, kid and pr need --features inception or --features "
                         "CLASSIFIER.keras (train one offline with kerasgen classifier).")
     if args.features == "inception":
         extractor = features.InceptionFeatures()
     else:
         extractor = features.ClassifierFeatures(load_classifier(args.features))
     limit = args.max_images or 10_000
+    key = None if args.no_cache else _data_key(args)
+    cache = None if key is None else metrics.cache_path(key, extractor, limit)
     start = time.perf_counter()
-    if args.metric == "fid":
-        real = metrics.real_statistics(load_data(args), extractor, max_images=limit)
-        value, detail = metrics.fid(model, real, extractor, n=args.n, seed=args.seed), {}
-        label = f"FID ({extractor.name} features)"
-    else:
-        real = np.concatenate([extractor(b) for b in iter_images(load_data(args), limit)])
-        fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed)
-        if args.metric == "kid":
-            value, std = metrics.kernel_inception_distance(real, fake)
-            detail, label = {"std": std}, f"KID ({extractor.name} features)"
-        else:
-            precision, recall = metrics.precision_recall(real, fake)
-            value, detail = precision, {"recall": recall}
-            label = f"precision / recall ({extractor.name} features)"
+    real = metrics.real_features(load_data(args), extractor, max_images=limit, cache=cache,
+                                 verbose=1)
+    fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed, verbose=1)
     seconds = time.perf_counter() - start
-    extra = "".join(f", {k} {v:.4f}" for k, v in detail.items())
-    print(f"kerasgen: {type(model).__name__} {label}, {args.n} generated vs {source}: "
-          f"{value:.4f}{extra} ({seconds:.0f} s)")
-    return {"metric": args.metric, "features": extractor.name, "value": value, **detail,
-            "generated": args.n, "seconds": seconds}
+    detail = f"{extractor.name} features, {args.n} generated vs {len(real)} real"
+    rows = []
+    if "fid" in chosen:
+        mu, sigma = metrics.feature_statistics(real)
+        rows.append(("fid", metrics.frechet_distance(mu, sigma, *metrics.feature_statistics(fake)),
+                     detail))
+    if "kid" in chosen:
+        subset = min(1000, len(real), len(fake))
+        kid, std = metrics.kernel_inception_distance(real, fake, subset_size=subset)
+        rows += [("kid", kid, detail), ("kid_std", std, f"over 100 subsets of {subset}")]
+    if "pr" in chosen:
+        precision, recall = metrics.precision_recall(real, fake)
+        rows += [("precision", precision, detail + ", k=3"), ("recall", recall, detail + ", k=3")]
+    rows.append(("seconds", time.perf_counter() - start,
+                 f"features {seconds:.1f} s" + (f", real features cached in {cache}" if cache else "")))
+    return rows
+
 
 def _attribute_names(text):
     return [a.strip() for a in text.split(",") if a.strip()]

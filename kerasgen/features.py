@@ -11,6 +11,7 @@ with kerasgen's offline features is never mistaken for the standard Inception FI
   the data set: offline, no download, reported as `classifier:<attributes>`.
 """
 
+import hashlib
 import os
 
 import keras
@@ -19,6 +20,15 @@ import numpy as np
 from kerasgen.errors import DataError
 
 INCEPTION_WEIGHTS_FILE = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
+
+
+def weights_fingerprint(network):
+    """A short hash of a network's weights: the key under which features it computed are cached
+    (`kerasgen.metrics.cache_path`), so retrained or other weights never reuse them."""
+    digest = hashlib.sha1()
+    for weight in network.weights:
+        digest.update(np.ascontiguousarray(keras.ops.convert_to_numpy(weight.value)).tobytes())
+    return digest.hexdigest()[:12]
 
 
 def _as_float01(images):
@@ -59,6 +69,14 @@ class InceptionFeatures:
         self.weights = weights
         self.batch_size = batch_size
         self.name = "inception" if weights is not None else "inception-random-weights"
+        self._fingerprint = None
+
+    @property
+    def fingerprint(self):
+        """A hash of the weights (computed once)."""
+        if self._fingerprint is None:
+            self._fingerprint = weights_fingerprint(self.network)
+        return self._fingerprint
 
     def __call__(self, images):
         x = keras.ops.image.resize(_as_float01(images), (299, 299), interpolation="bilinear")
@@ -79,6 +97,7 @@ class ClassifierFeatures:
         self.batch_size = batch_size
         self.image_size = classifier.image_size
         self.name = "classifier:" + ",".join(classifier.attributes)
+        self.fingerprint = weights_fingerprint(self.network)
 
     def __call__(self, images):
         x = _as_float01(images) * 2.0 - 1.0  # as AttributeClassifier.call

@@ -1,6 +1,8 @@
 """Measures of trained models."""
 
+import hashlib
 import os
+import re
 
 import keras
 import numpy as np
@@ -417,17 +419,73 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
 # ---- sample quality of a model ------------------------------------------------------------------
 
 
-def real_statistics(data, extractor, max_images=None, cache=None):
-    """Streaming `FeatureStatistics` of the images of `data` under `extractor`.
+def default_cache_dir():
+    """Where real-data features are cached: `$KERASGEN_CACHE`, else `~/.cache/kerasgen`, plus
+    `/features`."""
+    root = os.environ.get("KERASGEN_CACHE") or os.path.join("~", ".cache", "kerasgen")
+    return os.path.join(os.path.expanduser(root), "features")
 
-    With `cache` (an `.npz` path), statistics saved there before are loaded instead (name the
-    file after the data set and `extractor.name`), and new ones are saved there.
+
+def cache_path(data_key, extractor, max_images=None, directory=None):
+    """The `.npz` file that holds the features of the data set described by `data_key` (a
+    string naming the source, path, split, size, ... that `extractor` sees) under `extractor`:
+    keyed by both, by the extractor's weights (`extractor.fingerprint`) and by `max_images`, so
+    that a different data set, extractor or count never reuses another's features."""
+    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", f"{data_key}-{extractor.name}").strip("_")[:100]
+    digest = hashlib.sha1(
+        f"{data_key}|{extractor.name}|{getattr(extractor, 'fingerprint', '')}|{max_images}".encode()
+    ).hexdigest()[:12]
+    return os.path.join(directory or default_cache_dir(), f"{readable}-{digest}.npz")
+
+
+def _progress(total, verbose, what):
+    if not verbose:
+        return None
+    print(f"kerasgen: {what}", flush=True)
+    return keras.utils.Progbar(total, unit_name="image")
+
+
+def real_features(data, extractor, max_images=None, cache=None, verbose=0):
+    """Features `(n, d)` of the images of `data` under `extractor` (for KID and
+    precision/recall, which need the features themselves).
+
+    Args:
+        data: images, a PyDataset, a tf.data.Dataset or an iterable of batches.
+        extractor: a feature extractor from `kerasgen.features`.
+        max_images: stop after this many images.
+        cache: an `.npz` path (e.g. from `cache_path`): features saved there before are loaded
+            instead; new ones are saved there.
+        verbose: 1 shows a progress bar.
     """
     if cache is not None and os.path.exists(cache):
+        with np.load(cache) as saved:
+            return saved["features"]
+    progress, features = _progress(max_images, verbose, f"{extractor.name} features of real images"), []
+    for images in iter_images(data, max_images):
+        features.append(extractor(images))
+        if progress:
+            progress.add(len(images))
+    if not features:
+        raise DataError("no real images to measure: the data set is empty.")
+    features = np.concatenate(features)
+    if cache is not None:
+        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
+        np.savez(cache, features=features)
+    return features
+
+
+def real_statistics(data, extractor, max_images=None, cache=None, verbose=0):
+    """Streaming `FeatureStatistics` of the images of `data` under `extractor` (never holding
+    all the features), for FID. `cache` and `verbose` as in `real_features` (the file holds the
+    statistics)."""
+    if cache is not None and os.path.exists(cache):
         return FeatureStatistics.load(cache)
+    progress = _progress(max_images, verbose, f"{extractor.name} statistics of real images")
     stats = FeatureStatistics()
     for images in iter_images(data, max_images):
         stats.update(extractor(images))
+        if progress:
+            progress.add(len(images))
     if stats.count < 2:
         raise DataError(f"need at least 2 real images for statistics; received {stats.count}.")
     if cache is not None:
@@ -436,23 +494,32 @@ def real_statistics(data, extractor, max_images=None, cache=None):
     return stats
 
 
-def generated_features(model, extractor, n=10_000, seed=0, batch_size=250, statistics=False):
+def generated_features(model, extractor, n=10_000, seed=0, batch_size=250, statistics=False,
+                       verbose=0):
     """Features of `n` images generated with latents drawn from `seed`, batch by batch: a
-    `FeatureStatistics` with `statistics=True` (never holding all features), else `(n, d)`."""
+    `FeatureStatistics` with `statistics=True` (never holding all features), else `(n, d)`.
+    `verbose=1` shows a progress bar."""
     stats, features = FeatureStatistics(), []
+    progress = _progress(n, verbose, f"{extractor.name} features of {n} generated images")
     latents = model.sample_latents(n, seed)
     for start in range(0, n, batch_size):
-        batch = extractor(model.generate(latents=latents[start : start + batch_size]))
+        # `seed` also draws what else a model samples (a conditional model's attributes).
+        batch_seed = None if seed is None else seed + start
+        batch = extractor(model.generate(latents=latents[start : start + batch_size],
+                                         seed=batch_seed))
         if statistics:
             stats.update(batch)
         else:
             features.append(batch)
+        if progress:
+            progress.add(len(batch))
     return stats if statistics else np.concatenate(features)
 
 
-def fid(model, real, extractor, n=10_000, seed=0, batch_size=250):
+def fid(model, real, extractor, n=10_000, seed=0, batch_size=250, verbose=0):
     """Fréchet distance between the features of `n` generated images and `real` (a
     `FeatureStatistics`, e.g. from `real_statistics`). Report it with `extractor.name`: only
     `InceptionFeatures` with ImageNet weights gives the standard FID."""
-    fake = generated_features(model, extractor, n, seed, batch_size, statistics=True)
+    fake = generated_features(model, extractor, n, seed, batch_size, statistics=True,
+                              verbose=verbose)
     return frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)

@@ -44,3 +44,9 @@ def pytest_collection_modifyitems(config, items):
 def _fresh_keras_state():
     keras.utils.clear_session()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _private_feature_cache(tmp_path, monkeypatch):
+    """Real-data features cached by `kerasgen eval` go to the test's folder, not ~/.cache."""
+    monkeypatch.setenv("KERASGEN_CACHE", str(tmp_path / "kerasgen-cache"))

@@ -143,7 +143,10 @@ def test_vae_objective_is_reconstruction_plus_weighted_kl(monkeypatch, reconstru
         per_pixel = -(x * np.log(r) + (1 - x) * np.log(1 - r))
     recon = per_pixel.mean() if reduction == "mean" else per_pixel.sum(axis=(1, 2, 3)).mean()
     kl = np.mean(np.sum(0.5 * (mean**2 + np.exp(log_var) - 1 - log_var), axis=1))
-    assert set(logs) == {"loss", "recon_loss", "kl_loss", "mse"}
+    assert set(logs) == {"loss", "recon_loss", "kl_loss", "mse", "neg_elbo"}
+    # The negative ELBO sums over pixels and takes the full KL whatever the weight and reduction.
+    neg_elbo = per_pixel.sum(axis=(1, 2, 3)).mean() + kl
+    assert _np(logs["neg_elbo"]) == pytest.approx(neg_elbo, rel=1e-4)
     assert _np(logs["recon_loss"]) == pytest.approx(recon, rel=1e-4)
     assert _np(logs["kl_loss"]) == pytest.approx(kl, rel=1e-4, abs=1e-6)
     assert _np(logs["mse"]) == pytest.approx(np.mean((r - x) ** 2), rel=1e-4)
@@ -215,6 +218,40 @@ def test_kld_weight_sets_the_share_of_the_kl_term(trained):
     # With weight 0.01 the code carries information (KL of nats); with 10 it stays near the prior.
     assert kl_low > 1.0
     assert kl_high < 0.1 * kl_low, (kl_low, kl_high)
+
+
+def test_validation_logs_the_held_out_losses_without_training(trained):
+    _, runs = trained
+    model = runs["vae"]["model"]
+    held_out = synthetic_faces(n=128, image_size=16, batch_size=64, split="test", shuffle=False)
+    before = [ops.convert_to_numpy(v).copy() for v in model.weights]
+    logs = model.evaluate(held_out, verbose=0, return_dict=True)
+    after = [ops.convert_to_numpy(v) for v in model.weights]
+    assert all(np.array_equal(a, b) for a, b in zip(before, after))  # nothing trained or updated
+    assert set(logs) == set(model.log_names)
+    assert logs["loss"] == pytest.approx(logs["recon_loss"] + 0.01 * logs["kl_loss"], rel=1e-4)
+    assert logs["neg_elbo"] == pytest.approx(logs["recon_loss"] + logs["kl_loss"], rel=1e-4)
+    # The held-out MSE is that of reconstructions from sampled codes (the training pass in
+    # inference mode): close to, and not below, the deterministic reconstruct() of the means.
+    images = np.concatenate([held_out[i] for i in range(len(held_out))])
+    deterministic = mse(model.reconstruct(images), images)
+    assert 0.8 * deterministic < logs["mse"] < 2.0 * deterministic, (logs["mse"], deterministic)
+
+    fresh = tiny(VAE, kld_weight=0.5)
+    fresh.compile()
+    history = fresh.fit(synthetic_faces(n=128, image_size=16, batch_size=64), epochs=2,
+                        validation_data=held_out, verbose=0).history
+    assert {"val_neg_elbo", "val_mse", "neg_elbo"} <= set(history)
+    assert len(history["val_neg_elbo"]) == 2 and np.isfinite(history["val_neg_elbo"]).all()
+
+
+def test_gans_say_they_have_no_held_out_loss():
+    from kerasgen import DCGAN
+
+    model = DCGAN(image_size=16, latent_dim=8, width=8)
+    model.compile()
+    with pytest.raises(NotImplementedError, match="DCGAN has no held-out loss.*SampleQuality"):
+        model.evaluate(faces(8), verbose=0)
 
 
 def test_saved_models_reconstruct_and_generate_the_same_in_a_fresh_process(trained, tmp_path):

@@ -31,8 +31,13 @@ else:  # pragma: no cover - numpy/openvino backends cannot train.
 
 #: `train_step(model, data)` (or `train_step(model, state, data)` under JAX).
 train_step = _steps.train_step
+#: `test_step(model, data)` (or `test_step(model, state, data)` under JAX): the model's
+#: `evaluation_logs` of one batch, without updates, for `evaluate` and `fit(validation_data=...)`.
+test_step = _steps.test_step
 #: `input_gradients(fn, x)`: d(sum fn(x))/dx, differentiable again (for gradient penalties).
 input_gradients = _steps.input_gradients
+#: `accelerators()`: the GPUs (or other accelerators) this backend trains on, one string each.
+accelerators = _steps.accelerators
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
 

@@ -51,6 +51,12 @@ class _ValueTable:
         return out, assigned
 
 
+def accelerators():
+    """The non-CPU devices JAX sees, as `"gpu:i (kind)"`."""
+    return [f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices()
+            if d.platform != "cpu"]
+
+
 def train_step(model, state, data):
     groups = (
         model.trainable_variables,
@@ -87,6 +93,17 @@ def train_step(model, state, data):
         table.set(optimizer.variables, new_optimizer_values)
         logs.update(phase_logs)
 
+    results, assigned = table.run(lambda: model.update_trackers(logs))
+    table.values.update(assigned)
+    return results, tuple(table.get(group) for group in groups)
+
+
+def test_step(model, state, data):
+    groups = (model.trainable_variables, model.non_trainable_variables, model.metrics_variables)
+    table = _ValueTable(groups, state)
+    batch = model.prepare_batch(data)
+    logs, assigned = table.run(lambda: model.evaluation_logs(batch))
+    table.values.update(assigned)
     results, assigned = table.run(lambda: model.update_trackers(logs))
     table.values.update(assigned)
     return results, tuple(table.get(group) for group in groups)

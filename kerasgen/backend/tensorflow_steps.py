@@ -11,6 +11,15 @@ def default_jit_compile():
     return bool(tf.config.list_physical_devices("GPU"))
 
 
+def accelerators():
+    """The GPUs TensorFlow sees, as `"gpu:i (name)"`."""
+    found = []
+    for i, device in enumerate(tf.config.list_physical_devices("GPU")):
+        name = tf.config.experimental.get_device_details(device).get("device_name", "GPU")
+        found.append(f"gpu:{i} ({name})")
+    return found
+
+
 def train_step(model, data):
     batch = model.prepare_batch(data)
     logs = {}
@@ -24,6 +33,10 @@ def train_step(model, data):
         optimizer.apply(grads, variables)
         logs.update(phase_logs)
     return model.update_trackers(logs)
+
+
+def test_step(model, data):
+    return model.update_trackers(model.evaluation_logs(model.prepare_batch(data)))
 
 
 def input_gradients(fn, x):

@@ -14,6 +14,12 @@ def default_jit_compile():
     return False
 
 
+def accelerators():
+    """The CUDA devices PyTorch sees, as `"cuda:i (name)"`."""
+    return [f"cuda:{i} ({torch.cuda.get_device_name(i)})"
+            for i in range(torch.cuda.device_count())]
+
+
 def train_step(model, data):
     batch = model.prepare_batch(data)
     logs = {}
@@ -30,6 +36,10 @@ def train_step(model, data):
         logs.update({k: v.detach() for k, v in phase_logs.items()})
     with torch.no_grad():
         return model.update_trackers(logs)
+
+
+def test_step(model, data):  # Keras runs it under torch.no_grad()
+    return model.update_trackers(model.evaluation_logs(model.prepare_batch(data)))
 
 
 def input_gradients(fn, x):

@@ -210,6 +210,20 @@ class GenerativeModel(keras.Model):
         """Runs `train_phases()` on one batch (see `kerasgen.backend`)."""
         return backend.train_step(self, *args)
 
+    def test_step(self, *args):
+        """`evaluation_logs` of one batch (see `kerasgen.backend`), for `evaluate()` and
+        `fit(validation_data=...)`, whose logs then carry `val_<name>`."""
+        return backend.test_step(self, *args)
+
+    def evaluation_logs(self, batch):
+        """The logs of one held-out batch, without training: networks in inference mode,
+        nothing updated. Models that have a held-out loss override it."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no held-out loss, so evaluate() and "
+            "fit(validation_data=...) do not apply; measure samples with "
+            "kerasgen.callbacks.SampleQuality (FID, KID) instead."
+        )
+
     def prepare_batch(self, data):
         """Turns one batch from the data set into what the phases' losses take (images in
         `pixel_range`). Conditional models also keep the labels."""

@@ -79,9 +79,14 @@ class AutoencoderBase(GenerativeModel):
         variables = self.encoder.trainable_variables + self.decoder.trainable_variables
         return [Phase(self.objective, variables, self.optimizer_name)]
 
-    def objective(self, images):
-        """The training loss of one batch of images in [0, 1]: `(loss, logs)`."""
+    def objective(self, images, training=True):
+        """The training loss of one batch of images in `pixel_range`: `(loss, logs)`."""
         raise NotImplementedError
+
+    def evaluation_logs(self, batch):
+        """The same losses on held-out images, batch norm in inference mode: `evaluate()` and
+        `fit(validation_data=...)` log them as `val_loss`, `val_mse`, ..."""
+        return self.objective(batch, training=False)[1]
 
     # ---- the pieces the objectives are made of ----------------------------------------------
 
@@ -162,8 +167,8 @@ class Autoencoder(AutoencoderBase):
     log_names = ("loss", "recon_loss", "mse")
     optimizer_name = "autoencoder"
 
-    def objective(self, images):
-        reconstructions, _, _ = self.reconstruct_batch(images)
+    def objective(self, images, training=True):
+        reconstructions, _, _ = self.reconstruct_batch(images, training)
         recon, mse = self.pixel_losses(images, reconstructions)
         return recon, {"loss": recon, "recon_loss": recon, "mse": mse}
 
@@ -181,7 +186,7 @@ class VAE(AutoencoderBase):
     Its optimizer is named `"vae"`: Adam(1e-3).
     """
 
-    log_names = ("loss", "recon_loss", "kl_loss", "mse")
+    log_names = ("loss", "recon_loss", "kl_loss", "mse", "neg_elbo")
     optimizer_name = "vae"
     variational = True
 
@@ -192,12 +197,21 @@ class VAE(AutoencoderBase):
                          reconstruction=reconstruction, reduction=reduction, seed=seed, **kwargs)
         self.kld_weight = kld_weight
 
-    def objective(self, images):
-        reconstructions, mean, log_var = self.reconstruct_batch(images)
+    def objective(self, images, training=True):
+        reconstructions, mean, log_var = self.reconstruct_batch(images, training)
         recon, mse = self.pixel_losses(images, reconstructions)
         kl = losses.kl_divergence(mean, log_var)
         loss = recon + self.kld_weight * kl
-        return loss, {"loss": loss, "recon_loss": recon, "kl_loss": kl, "mse": mse}
+        # The negative ELBO whatever the KLD weight and reduction: the summed reconstruction
+        # loss plus the full KL, per image. A KLD-weight sweep can compare trials by it without
+        # rewarding the smallest weight.
+        if self.reduction == "sum":
+            summed = recon
+        else:
+            summed = losses.reconstruction_loss(images, reconstructions, self._pixel_loss, "sum")
+        neg_elbo = summed + kl
+        return loss, {"loss": loss, "recon_loss": recon, "kl_loss": kl, "mse": mse,
+                      "neg_elbo": neg_elbo}
 
     def get_config(self):
         return {**super().get_config(), "kld_weight": self.kld_weight}

@@ -1,0 +1,352 @@
+"""KerasTuner sweeps: HyperModels for kerasgen's models, objectives, and the results of a search.
+
+    import keras_tuner as kt
+    from kerasgen import tuning
+    from kerasgen.callbacks import SampleQuality
+
+    tuner = kt.BayesianOptimization(
+        tuning.VAEHyperModel(image_size=64),          # kld_weight 1e-3..10 (log), learning rate
+        objective=tuning.objective("fid"),            # or "val_neg_elbo", "val_mse", "kid", ...
+        max_trials=10, directory="runs/tune", project_name="vae_kld",
+    )
+    tuner.search(train, epochs=5, validation_data=test,
+                 callbacks=[SampleQuality(real_features, extractor, ("fid", "kid"), n=2000)])
+    rows = tuning.results(tuner)                      # one dict per trial
+    best = tuner.get_best_models(1)[0]
+
+Every HyperModel takes its search space as keyword arguments, each either a `(low, high)` tuple
+(a range: log-uniform for floats, uniform for integers), a list (the values to choose from, as
+in the seeds' hand sweeps: `kld_weight=[0.1, 0.5, 1, 10]`), or one value (fixed, not searched).
+Learning rates replace only the rate of each network's optimizer: the paper's betas are kept.
+Any other keyword goes to the model's constructor unchanged (`image_size=32`, `width=32`, ...).
+They work with every tuner (RandomSearch, BayesianOptimization, Hyperband, GridSearch) and in
+KerasTuner's distributed mode (see `tuning/README.md`).
+"""
+
+import csv
+import json
+import math
+import numbers
+import os
+
+import keras
+import keras_tuner as kt
+
+from kerasgen import backend
+from kerasgen.models import VAE
+from kerasgen.models import WGANGP
+from kerasgen.models import Autoencoder
+from kerasgen.models import ConditionalGAN
+from kerasgen.models import DCGAN
+
+#: The metrics kerasgen logs that make sense as objectives, with their direction.
+#: `fid`, `kid`, `precision`, `recall`: `kerasgen.callbacks.SampleQuality`; `attr_acc`:
+#: `kerasgen.callbacks.AttributeAccuracy`; `val_*`: `fit(validation_data=...)` of an
+#: Autoencoder or VAE (`val_neg_elbo` is the held-out negative ELBO, whatever the KLD weight).
+OBJECTIVES = {
+    "fid": "min",
+    "kid": "min",
+    "precision": "max",
+    "recall": "max",
+    "attr_acc": "max",
+    "val_neg_elbo": "min",
+    "val_mse": "min",
+    "val_loss": "min",
+    "val_recon_loss": "min",
+}
+
+
+def objective(name, direction=None):
+    """`kt.Objective(name, direction)`, the direction known for kerasgen's metrics."""
+    if direction is None:
+        if name not in OBJECTIVES:
+            raise ValueError(f"unknown objective {name!r}: choose from {sorted(OBJECTIVES)} or "
+                             "give its direction ('min' or 'max').")
+        direction = OBJECTIVES[name]
+    if direction not in ("min", "max"):
+        raise ValueError(f"direction must be 'min' or 'max'; received {direction!r}.")
+    return kt.Objective(name, direction)
+
+
+def hyperparameter(hp, name, space):
+    """Registers `name` on `hp` from a search space (see the module docstring); returns its
+    value for this trial."""
+    if isinstance(space, tuple):
+        if len(space) != 2:
+            raise ValueError(f"{name}: a range is a (low, high) tuple; received {space!r}.")
+        low, high = space
+        if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in space):
+            return hp.Int(name, low, high)
+        if not 0 < low < high:
+            raise ValueError(f"{name}: a log range needs 0 < low < high; received {space!r}.")
+        return hp.Float(name, float(low), float(high), sampling="log")
+    if isinstance(space, list):
+        if not space:
+            raise ValueError(f"{name}: the list of values to choose from is empty.")
+        return hp.Choice(name, space)
+    return hp.Fixed(name, space)
+
+
+class GenerativeHyperModel(kt.HyperModel):
+    """A kerasgen model class with a search space.
+
+    Args:
+        spaces: hyperparameter name -> search space. `learning_rate` (single-optimizer models)
+            and `<optimizer>_learning_rate` set the rate of that optimizer; the other names are
+            arguments of the model's constructor.
+        model_kwargs: fixed arguments of the model's constructor.
+    """
+
+    model_class = None
+
+    def __init__(self, spaces, model_kwargs, name=None):
+        super().__init__(name=name or f"{self.model_class.__name__}HyperModel", tunable=True)
+        self.spaces = {k: v for k, v in spaces.items() if v is not None}
+        self.model_kwargs = model_kwargs
+
+    def build(self, hp):
+        values = {name: hyperparameter(hp, name, space) for name, space in self.spaces.items()}
+        rates = {k: v for k, v in values.items() if k.endswith("learning_rate")}
+        model = self.model_class(
+            **self.model_kwargs, **{k: v for k, v in values.items() if k not in rates}
+        )
+        defaults = model.default_optimizers()
+        optimizers = {}
+        for key, rate in rates.items():
+            net = next(iter(defaults)) if key == "learning_rate" else key[: -len("_learning_rate")]
+            if net not in defaults:
+                raise ValueError(f"{key}: {type(model).__name__} has no optimizer {net!r}; its "
+                                 f"optimizers are {list(defaults)}.")
+            config = defaults[net].get_config()
+            config["learning_rate"] = float(rate)
+            optimizers[net] = type(defaults[net]).from_config(config)
+        model.compile(optimizers=optimizers)
+        return model
+
+
+class VAEHyperModel(GenerativeHyperModel):
+    """Sweeps a `VAE`'s KLD weight (log scale, 1e-3 to 10: the seeds' 0.01 to 10 and below)
+    and its Adam learning rate."""
+
+    model_class = VAE
+
+    def __init__(self, kld_weight=(1e-3, 10.0), learning_rate=(1e-4, 3e-3), **model_kwargs):
+        super().__init__({"kld_weight": kld_weight, "learning_rate": learning_rate}, model_kwargs)
+
+
+class AutoencoderHyperModel(GenerativeHyperModel):
+    """An `Autoencoder`'s learning rate (the baseline of a VAE sweep)."""
+
+    model_class = Autoencoder
+
+    def __init__(self, learning_rate=(1e-4, 3e-3), **model_kwargs):
+        super().__init__({"learning_rate": learning_rate}, model_kwargs)
+
+
+class DCGANHyperModel(GenerativeHyperModel):
+    """A `DCGAN`'s generator and discriminator learning rates (log scale around the paper's
+    2e-4)."""
+
+    model_class = DCGAN
+
+    def __init__(self, generator_learning_rate=(2e-5, 2e-3),
+                 discriminator_learning_rate=(2e-5, 2e-3), **model_kwargs):
+        super().__init__({"generator_learning_rate": generator_learning_rate,
+                          "discriminator_learning_rate": discriminator_learning_rate},
+                         model_kwargs)
+
+
+class WGANGPHyperModel(GenerativeHyperModel):
+    """A `WGANGP`'s learning rates, critic steps per generator step and gradient-penalty weight
+    (the paper: 1e-4, 5, 10)."""
+
+    model_class = WGANGP
+
+    def __init__(self, generator_learning_rate=(1e-5, 1e-3), critic_learning_rate=(1e-5, 1e-3),
+                 n_critic=(1, 5), gp_weight=(1.0, 100.0), **model_kwargs):
+        super().__init__({"generator_learning_rate": generator_learning_rate,
+                          "critic_learning_rate": critic_learning_rate,
+                          "n_critic": n_critic, "gp_weight": gp_weight}, model_kwargs)
+
+
+class ConditionalGANHyperModel(GenerativeHyperModel):
+    """A `ConditionalGAN`'s generator and discriminator learning rates (its encoder keeps its
+    default unless `encoder_learning_rate` is given)."""
+
+    model_class = ConditionalGAN
+
+    def __init__(self, generator_learning_rate=(2e-5, 2e-3),
+                 discriminator_learning_rate=(2e-5, 2e-3), encoder_learning_rate=None,
+                 **model_kwargs):
+        super().__init__({"generator_learning_rate": generator_learning_rate,
+                          "discriminator_learning_rate": discriminator_learning_rate,
+                          "encoder_learning_rate": encoder_learning_rate}, model_kwargs)
+
+
+# ---- results -----------------------------------------------------------------------------------
+
+
+def results(tuner, metrics=None):
+    """One dict per trial of `tuner`'s search, in trial order: `trial`, `status`, the
+    hyperparameters, `score` (the objective's best value over the trial's epochs) and, for each
+    metric the trials recorded (or those in `metrics`), its value at the epoch where the
+    objective was best (the weights `get_best_models` returns)."""
+    rows = []
+    name = tuner.oracle.objective.name
+    order = lambda kv: (len(kv[0]), kv[0])  # noqa: E731  (ids "0", "1", ..., "10")
+    for trial_id, trial in sorted(tuner.oracle.trials.items(), key=order):
+        row = {"trial": trial_id, "status": trial.status, **trial.hyperparameters.values,
+               "score": trial.score}
+        records = trial.metrics.metrics
+        step = trial.best_step
+        for metric in metrics or sorted(records):
+            if metric not in records:
+                continue
+            at_best = [o.mean() for o in records[metric].get_history() if o.step == step]
+            row[metric] = float(at_best[0] if at_best else records[metric].get_last_value())
+        row["objective"] = name
+        rows.append(row)
+    return rows
+
+
+def write_results(rows, path):
+    """Writes `rows` (from `results`) to `path` as CSV (`.csv`) or JSON (any other suffix)."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if path.endswith(".csv"):
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, columns)
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        with open(path, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+def plot_results(rows, x, y, path, direction=None, label=None, log_x=True):
+    """`y` (e.g. `"score"`, the objective) against each swept hyperparameter in `x` (a name or
+    a list of names, one panel each) over the trials, the best trial marked, saved to `path`.
+    `direction` ("min"/"max") defaults to `OBJECTIVES`'s; returns the best row."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [x] if isinstance(x, str) else list(x)
+    rows = [r for r in rows if isinstance(r.get(y), (int, float)) and math.isfinite(r[y])
+            and all(isinstance(r.get(n), (int, float)) for n in names)]
+    if not rows:
+        raise ValueError(f"no trial recorded {y!r} and numeric values of {names}.")
+    direction = direction or OBJECTIVES.get(y, "min")
+    best = (min if direction == "min" else max)(rows, key=lambda r: r[y])
+    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
+    for ax, name in zip(axes[0], names):
+        xs, ys = zip(*sorted((r[name], r[y]) for r in rows))
+        ax.plot(xs, ys, "o-" if len(names) == 1 else "o", color="tab:blue", alpha=0.8)
+        ax.plot(best[name], best[y], "*", color="tab:red", markersize=16,
+                label=f"best: {name} = {best[name]:.3g}")
+        if log_x and min(xs) > 0 and not all(isinstance(v, int) for v in xs):
+            ax.set_xscale("log")
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"{label or y} ({'lower' if direction == 'min' else 'higher'} is better)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"{label or y} over {len(rows)} trials")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return best
+
+
+def parse_space(text):
+    """A search space from the command line: `"1e-3:10"` -> the range `(0.001, 10.0)`
+    (`"1:5"` -> the integer range `(1, 5)`), `"0.1,0.5,1"` -> the choices `[0.1, 0.5, 1.0]`,
+    `"2e-4"` -> the fixed value."""
+
+    def number(token):
+        token = token.strip()
+        try:
+            return int(token)
+        except ValueError:
+            try:
+                return float(token)
+            except ValueError:
+                raise ValueError(f"{token!r} is not a number (in search space {text!r}).") from None
+
+    if ":" in text:
+        low, high = (number(t) for t in text.split(":", 1))
+        return (low, high) if isinstance(low, int) and isinstance(high, int) \
+            else (float(low), float(high))
+    if "," in text:
+        values = [number(t) for t in text.split(",") if t.strip()]
+        return values if all(isinstance(v, int) for v in values) else [float(v) for v in values]
+    return number(text)
+
+
+TUNERS = {
+    "random": kt.RandomSearch,
+    "bayesian": kt.BayesianOptimization,
+    "hyperband": kt.Hyperband,
+    "grid": kt.GridSearch,
+}
+
+
+def make_tuner(kind, hypermodel, objective, directory, project_name, max_trials=10, epochs=5,
+               seed=0, overwrite=False):
+    """A KerasTuner tuner by name (`random`, `bayesian`, `hyperband`, `grid`). With
+    `overwrite=False` (the default) a search already in `directory/project_name` resumes: its
+    finished trials are kept and only the rest run. `hyperband` schedules epochs up to `epochs`
+    itself; the others run `max_trials` trials (`grid`: at most)."""
+    if kind not in TUNERS:
+        raise ValueError(f"unknown tuner {kind!r}; choose from {sorted(TUNERS)}.")
+    common = dict(objective=objective, seed=seed, directory=directory,
+                  project_name=project_name, overwrite=overwrite)
+    if kind == "hyperband":
+        return kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+    return TUNERS[kind](hypermodel, max_trials=max_trials, **common)
+
+
+def is_chief():
+    """False on the worker processes of KerasTuner's distributed mode (which run trials and
+    leave the results to the chief); True on the chief and when not distributed."""
+    from keras_tuner.src.distribute import utils
+
+    return not utils.has_chief_oracle() or utils.is_chief_oracle()
+
+
+def report(tuner, out, swept, metrics=None, log_x=True):
+    """After a search: `results.csv` and `results.json` (one row per trial), `objective.png`
+    (the objective against `swept`), `best.keras` (the best trial's model at its best epoch)
+    and `best_grid.png` (its samples) in `out`. Returns the best trial's row."""
+    from kerasgen.images import save_image_grid
+
+    os.makedirs(out, exist_ok=True)
+    rows = results(tuner, metrics)
+    finished = [r for r in rows if r["score"] is not None]
+    if not finished:
+        statuses = ", ".join(f"trial {r['trial']} {r['status']}" for r in rows) or "no trials"
+        raise RuntimeError(
+            f"no trial recorded the objective {tuner.oracle.objective.name!r} ({statuses}). A "
+            "failed trial printed its error above; KerasTuner does not retry it when a search "
+            "resumes, so start afresh (overwrite=True, or --overwrite) once it is fixed. An "
+            "objective missing from the training logs needs its callback (SampleQuality for "
+            "fid/kid) or validation_data (val_*)."
+        )
+    write_results(rows, os.path.join(out, "results.csv"))
+    write_results(rows, os.path.join(out, "results.json"))
+    goal = tuner.oracle.objective
+    plot_results(finished, swept, "score", os.path.join(out, "objective.png"),
+                 direction=goal.direction, label=goal.name, log_x=log_x)
+    best_trial = tuner.oracle.get_best_trials(1)[0]
+    model = tuner.load_model(best_trial)
+    model.save(os.path.join(out, "best.keras"))
+    save_image_grid(model.sample_grid(64, seed=0), os.path.join(out, "best_grid.png"),
+                    nrow=getattr(model, "grid_nrow", lambda n: 8)(64))
+    return next(r for r in rows if r["trial"] == best_trial.trial_id)
+
+
+def device_summary():
+    """One line for the start of a sweep: the Keras backend and the devices it trains on."""
+    accelerators = backend.accelerators()
+    where = ", ".join(accelerators) if accelerators else "CPU only (no GPU visible)"
+    return f"Keras {keras.__version__}, backend {keras.backend.backend()}: {where}"
