@@ -223,39 +223,65 @@ def write_results(rows, path):
             json.dump(rows, f, indent=2)
 
 
-def plot_results(rows, x, y, path, direction=None, label=None, log_x=True):
-    """`y` (e.g. `"score"`, the objective) against each swept hyperparameter in `x` (a name or
-    a list of names, one panel each) over the trials, the best trial marked, saved to `path`.
-    `direction` ("min"/"max") defaults to `OBJECTIVES`'s; returns the best row."""
+def _numeric(row, names):
+    return all(isinstance(row.get(n), (int, float)) and math.isfinite(row[n]) for n in names)
+
+
+def _panel(ax, rows, x, y, direction, label, log_x, line):
+    best = (min if direction == "min" else max)(rows, key=lambda r: r[y])
+    xs, ys = zip(*sorted((r[x], r[y]) for r in rows))
+    ax.plot(xs, ys, "o-" if line else "o", color="tab:blue", alpha=0.8)
+    ax.plot(best[x], best[y], "*", color="tab:red", markersize=16,
+            label=f"best: {x} = {best[x]:.3g}")
+    if log_x and min(xs) > 0 and not all(isinstance(v, int) for v in xs):
+        ax.set_xscale("log")
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{label} ({'lower' if direction == 'min' else 'higher'} is better)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    return best
+
+
+def _figure(panels, path, title):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [x] if isinstance(x, str) else list(x)
-    rows = [r for r in rows if isinstance(r.get(y), (int, float)) and math.isfinite(r[y])
-            and all(isinstance(r.get(n), (int, float)) for n in names)]
-    if not rows:
-        raise ValueError(f"no trial recorded {y!r} and numeric values of {names}.")
-    direction = direction or OBJECTIVES.get(y, "min")
-    best = (min if direction == "min" else max)(rows, key=lambda r: r[y])
-    fig, axes = plt.subplots(1, len(names), figsize=(5.5 * len(names), 4), squeeze=False)
-    for ax, name in zip(axes[0], names):
-        xs, ys = zip(*sorted((r[name], r[y]) for r in rows))
-        ax.plot(xs, ys, "o-" if len(names) == 1 else "o", color="tab:blue", alpha=0.8)
-        ax.plot(best[name], best[y], "*", color="tab:red", markersize=16,
-                label=f"best: {name} = {best[name]:.3g}")
-        if log_x and min(xs) > 0 and not all(isinstance(v, int) for v in xs):
-            ax.set_xscale("log")
-        ax.set_xlabel(name)
-        ax.set_ylabel(f"{label or y} ({'lower' if direction == 'min' else 'higher'} is better)")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{label or y} over {len(rows)} trials")
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    results = [draw(ax) for ax, draw in zip(axes[0], panels)]
+    fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
-    return best
+    return results
+
+
+def plot_results(rows, x, y, path, direction=None, label=None, log_x=True):
+    """`y` (e.g. `"score"`, the objective) against each swept hyperparameter in `x` (a name or
+    a list of names, one panel each) over the trials, the best trial marked, saved to `path`.
+    `direction` ("min"/"max") defaults to `OBJECTIVES`'s; returns the best row."""
+    names = [x] if isinstance(x, str) else list(x)
+    rows = [r for r in rows if _numeric(r, [y, *names])]
+    if not rows:
+        raise ValueError(f"no trial recorded {y!r} and numeric values of {names}.")
+    direction = direction or OBJECTIVES.get(y, "min")
+    label = label or y
+    panels = [lambda ax, n=n: _panel(ax, rows, n, y, direction, label, log_x, len(names) == 1)
+              for n in names]
+    return _figure(panels, path, f"{label} over {len(rows)} trials")[0]
+
+
+def plot_metrics(rows, x, metrics, path, log_x=True):
+    """Each of `metrics` (names the trials recorded) against one swept hyperparameter `x`, a
+    panel each, saved to `path`: what the objective chose against what the others would have."""
+    metrics = [m for m in metrics if any(_numeric(r, [x, m]) for r in rows)]
+    if not metrics:
+        raise ValueError(f"no trial recorded any of the metrics against {x!r}.")
+    panels = [lambda ax, m=m: _panel(ax, [r for r in rows if _numeric(r, [x, m])], x, m,
+                                     OBJECTIVES.get(m, "min"), m, log_x, True)
+              for m in metrics]
+    _figure(panels, path, f"recorded metrics against {x}")
 
 
 def parse_space(text):

@@ -53,7 +53,12 @@ def main():
     quality = SampleQuality(real, extractor, ("fid", "kid"), n=args.quality_images, seed=args.seed)
     tuner.search(train, epochs=args.epochs, validation_data=held_out, callbacks=[quality],
                  verbose=2)
-    common.finish(tuner, args, swept=["kld_weight"])
+    if common.finish(tuner, args, swept=["kld_weight"]) is not None:
+        rows = [r for r in tuning.results(tuner) if r["score"] is not None]
+        tuning.plot_metrics(rows, "kld_weight", ["fid", "kid", "val_neg_elbo", "val_mse"],
+                            os.path.join(args.out, "metrics.png"))
+        print(f"kerasgen sweep: wrote {os.path.join(args.out, 'metrics.png')} (each metric "
+              "against the KLD weight)")
 
 
 if __name__ == "__main__":

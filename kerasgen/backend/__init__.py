@@ -36,6 +36,10 @@ train_step = _steps.train_step
 test_step = _steps.test_step
 #: `input_gradients(fn, x)`: d(sum fn(x))/dx, differentiable again (for gradient penalties).
 input_gradients = _steps.input_gradients
+#: `num_replicas()`, `replica_id()`: the `tf.distribute` replicas a step runs on, and which one
+#: this is (1 and 0 on JAX, whose data parallelism is one program over sharded arrays, and torch).
+num_replicas = _steps.num_replicas
+replica_id = _steps.replica_id
 #: `accelerators()`: the GPUs (or other accelerators) this backend trains on, one string each.
 accelerators = _steps.accelerators
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.

@@ -57,6 +57,16 @@ def accelerators():
             if d.platform != "cpu"]
 
 
+def num_replicas():
+    """1: data parallelism here is one program over sharded arrays (JAX's
+    `keras.distribution.DataParallel`) or none, so each step sees the global batch."""
+    return 1
+
+
+def replica_id():
+    return 0
+
+
 def train_step(model, state, data):
     groups = (
         model.trainable_variables,

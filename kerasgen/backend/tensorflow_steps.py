@@ -20,7 +20,22 @@ def accelerators():
     return found
 
 
+def num_replicas():
+    """Replicas of the current `tf.distribute` strategy (1 without one)."""
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+def replica_id():
+    """This replica's index inside a strategy's step (a scalar tensor; 0 without one)."""
+    return tf.distribute.get_replica_context().replica_id_in_sync_group
+
+
 def train_step(model, data):
+    # Under a tf.distribute strategy each replica runs this on its share of the global batch and
+    # the optimizers sum the replicas' gradients: dividing each replica's (batch-mean) loss by
+    # the number of replicas makes that sum the gradient of the global batch's mean loss, as in
+    # Keras' own train_step. Logs stay per-replica means, which the metrics average.
+    replicas = num_replicas()
     batch = model.prepare_batch(data)
     logs = {}
     for phase in model.train_phases():
@@ -28,15 +43,28 @@ def train_step(model, data):
         optimizer = model.optimizer[phase.optimizer]
         with tf.GradientTape() as tape:
             loss, phase_logs = phase.loss(batch)
-            scaled_loss = optimizer.scale_loss(loss)
+            scaled_loss = optimizer.scale_loss(loss / replicas if replicas > 1 else loss)
         grads = tape.gradient(scaled_loss, variables)
         optimizer.apply(grads, variables)
         logs.update(phase_logs)
-    return model.update_trackers(logs)
+    return _for_keras_reduction(model.update_trackers(logs))
+
+
+def _for_keras_reduction(logs):
+    """Under `MultiWorkerMirroredStrategy`, Keras 3's `fit` reduces each replica's logs with
+    `strategy.reduce("MEAN", value, axis=0)`, which fails on scalars ("Invalid reduction
+    dimension 0 for input with 0 dimensions", tensorflow/tensorflow#72388); shape `(1,)` logs
+    reduce to the same scalars."""
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) \
+            and strategy.extended._in_multi_worker_mode():
+        return {k: tf.reshape(v, (1,)) for k, v in logs.items()}
+    return logs
 
 
 def test_step(model, data):
-    return model.update_trackers(model.evaluation_logs(model.prepare_batch(data)))
+    logs = model.update_trackers(model.evaluation_logs(model.prepare_batch(data)))
+    return _for_keras_reduction(logs)
 
 
 def input_gradients(fn, x):

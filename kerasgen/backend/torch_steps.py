@@ -20,6 +20,16 @@ def accelerators():
             for i in range(torch.cuda.device_count())]
 
 
+def num_replicas():
+    """1: data parallelism here is one program over sharded arrays (JAX's
+    `keras.distribution.DataParallel`) or none, so each step sees the global batch."""
+    return 1
+
+
+def replica_id():
+    return 0
+
+
 def train_step(model, data):
     batch = model.prepare_batch(data)
     logs = {}

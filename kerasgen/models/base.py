@@ -271,8 +271,15 @@ class GenerativeModel(keras.Model):
         return self.from_model_range(self.sampling_network(latents, training=training))
 
     def latent_noise(self, batch_size):
-        """Standard-normal latents drawn inside `train_step`, from the model's seed generator."""
-        return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        """Standard-normal latents drawn inside `train_step`, from the model's seed generator.
+        Under a `tf.distribute` strategy every replica would draw the same numbers from the
+        shared generator, so the draw covers all replicas and each takes its own slice."""
+        replicas = backend.num_replicas()
+        if replicas == 1:
+            return keras.random.normal((batch_size, self.latent_dim), seed=self.seed_generator)
+        every = keras.random.normal((replicas, batch_size, self.latent_dim),
+                                    seed=self.seed_generator)
+        return ops.take(every, backend.replica_id(), axis=0)
 
     def sample_latents(self, n, seed=None):
         """`n` standard-normal latent vectors from NumPy's generator for `seed`: the same on
