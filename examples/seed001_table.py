@@ -5,7 +5,7 @@ KLD weights and a VAE-GAN, plus the pictures behind it.
     python examples/seed001_table.py --image-size 32 --epochs 3   # a quick look on a CPU
 
 For every model: train on `--n-images` synthetic faces, then measure the reconstruction MSE
-(per pixel and channel, [0, 1] pixels, as `kerasgen eval recon`) on 2,000 training faces (the
+(per pixel and channel, [0, 1] pixels, as `kerasgen eval --metrics recon`) on 2,000 training faces (the
 seed's "training loss (MSE only)") and on 2,000 faces of the test split. Writes to `--out`:
 `table.md` (the table), and per model `<name>_recon.png` (test faces over their
 reconstructions), `<name>_stds.png` (decoded std * z, rows std 0.25 ... 2.0, seed 001's
