@@ -210,5 +210,42 @@ def test_vae_script_with_a_chief_and_one_worker(tmp_path):
     assert len(rows) == 2 and all(r["status"] == "COMPLETED" for r in rows)
     assert rows[0]["kld_weight"] != rows[1]["kld_weight"]
     assert all(np.isfinite(r["fid"]) and np.isfinite(r["val_neg_elbo"]) for r in rows)
-    for name in ("objective.png", "best.keras", "best_grid.png", "results.csv"):
+    for name in ("objective.png", "metrics.png", "best.keras", "best_grid.png", "results.csv"):
         assert (out / name).exists(), name
+
+
+def _script(name):
+    sys.path.insert(0, os.path.join(ROOT, "tuning"))
+    try:
+        import importlib
+
+        return importlib.import_module(name)
+    finally:
+        sys.path.pop(0)
+
+
+def test_budget_follows_the_device(monkeypatch, capsys):
+    common = _script("common")
+    args = common.parser("test", out="x").parse_args([])
+    assert common.setup(args) == "cpu" and (args.image_size, args.epochs) == (32, 2)
+    assert "CPU only (no GPU visible)" in capsys.readouterr().out
+    monkeypatch.setattr(common.backend, "accelerators", lambda: ["gpu:0 (NVIDIA H100)"])
+    args = common.parser("test", out="x").parse_args(["--epochs", "4"])
+    assert common.setup(args) == "gpu"
+    assert (args.image_size, args.epochs, args.trials) == (64, 4, 12)  # given values win
+    assert "gpu:0 (NVIDIA H100)" in capsys.readouterr().out
+
+
+def test_gan_script_sweeps_a_conditional_gan(tmp_path, monkeypatch):
+    out = tmp_path / "cgan"
+    monkeypatch.setattr(sys, "argv", [
+        "tune_gan_lr.py", "--model", "cgan", "--attributes", "Male,Eyeglasses", "--trials", "2",
+        "--epochs", "1", "--n-images", "64", "--image-size", "16", "--batch-size", "32",
+        "--quality-images", "64", "--tuner", "random", "--objective", "kid", "--out", str(out)])
+    _script("tune_gan_lr").main()
+    rows = json.loads((out / "results.json").read_text())
+    assert len(rows) == 2 and rows[0]["objective"] == "kid"
+    assert rows[0]["generator_learning_rate"] != rows[1]["generator_learning_rate"]
+    assert all(r["score"] == r["kid"] for r in rows)
+    model = keras.models.load_model(out / "best.keras")
+    assert list(model.attributes) == ["Male", "Eyeglasses"]
