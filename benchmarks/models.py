@@ -50,10 +50,13 @@ def build(name, image_size):
         return kerasgen.VAE(latent_dim=128, image_size=image_size, kld_weight=1.0, seed=0)
     if name == "vaegan":
         return kerasgen.VAEGAN(latent_dim=128, image_size=image_size, kld_weight=1.0, seed=0)
+    if name == "cgan":
+        return kerasgen.ConditionalGAN(attributes=CGAN_ATTRIBUTES, image_size=image_size, seed=0)
     raise ValueError(f"unknown model {name!r}")
 
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan")
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
+CGAN_ATTRIBUTES = ["Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs"]
 
 
 # ---- textbook TensorFlow steps over the model's own networks ------------------------------------
@@ -204,6 +207,45 @@ def tf_textbook_step(name, model, batch_size):
 
         return step
 
+    if name == "cgan":  # seed 003's conditional GAN as kerasgen trains it, one tape per network
+        g, d, enc = model.generator, model.discriminator, model.encoder
+        g_opt, d_opt, e_opt = (adam(learning_rate=2e-4, beta_1=0.5) for _ in range(3))
+        bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        k = model.num_attributes
+
+        @tf.function
+        def step(batch):
+            images, labels = batch
+            real, signs = to_range(images), tf.cast(labels, tf.float32) * 2.0 - 1.0
+            fake = g([tf.random.normal([batch_size, model.latent_dim]), signs], training=True)
+            flip = tf.one_hot(tf.random.uniform([batch_size], 0, k, tf.int32), k)
+            wrong = signs * (1.0 - 2.0 * flip)  # one attribute flipped per sample
+            with tf.GradientTape() as tape:
+                logits = [d([real, signs], training=True),
+                          d([tf.stop_gradient(fake), signs], training=True),
+                          d([real, wrong], training=True)]
+                d_loss = (bce(tf.ones_like(logits[0]), logits[0])
+                          + bce(tf.zeros_like(logits[1]), logits[1])
+                          + model.mismatch_weight * bce(tf.zeros_like(logits[2]), logits[2]))
+            d_opt.apply_gradients(zip(tape.gradient(d_loss, d.trainable_variables),
+                                      d.trainable_variables))
+            with tf.GradientTape() as tape:
+                logits = d([g([tf.random.normal([batch_size, model.latent_dim]), signs],
+                              training=True), signs], training=True)
+                redrawn = g([tf.stop_gradient(enc(real, training=True)), signs], training=True)
+                g_loss = (bce(tf.ones_like(logits), logits) + model.reconstruction_weight
+                          * tf.reduce_mean(tf.square((redrawn - real) / 2.0)))
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, g.trainable_variables),
+                                      g.trainable_variables))
+            with tf.GradientTape() as tape:
+                redrawn = g([enc(real, training=True), signs], training=False)
+                e_loss = tf.reduce_mean(tf.square((redrawn - real) / 2.0))
+            e_opt.apply_gradients(zip(tape.gradient(e_loss, enc.trainable_variables),
+                                      enc.trainable_variables))
+            return d_loss, g_loss, e_loss
+
+        return step
+
     raise ValueError(f"no textbook loop for {name!r}")
 
 
@@ -223,12 +265,18 @@ def run_kerasgen(args, batches):
     model = build(args.model, args.image_size)
     model.compile()
     fit = dict(batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
+
+    def inputs(chosen):
+        if isinstance(batches[0], tuple):  # (images, labels) for the conditional GAN
+            return tuple(np.concatenate([b[j] for b in chosen]) for j in range(2))
+        return (np.concatenate(chosen),)
+
     start = time.perf_counter()
-    model.fit(np.concatenate(batches[:WARMUP_STEPS]), **fit)
+    model.fit(*inputs(batches[:WARMUP_STEPS]), **fit)
     warmup = time.perf_counter() - start
     timer = EpochTimer()
-    timed = np.concatenate([batches[i % len(batches)] for i in range(args.steps)])
-    model.fit(timed, callbacks=[timer], **fit)
+    model.fit(*inputs([batches[i % len(batches)] for i in range(args.steps)]),
+              callbacks=[timer], **fit)
     return warmup, timer.seconds
 
 
@@ -237,7 +285,8 @@ def run_textbook(args, batches):
 
     model = build(args.model, args.image_size)
     step = tf_textbook_step(args.model, model, args.batch_size)
-    tensors = [tf.constant(b) for b in batches]
+    tensors = [tuple(tf.constant(x) for x in b) if isinstance(b, tuple) else tf.constant(b)
+               for b in batches]
 
     def steps(n, offset):
         out = None
@@ -253,13 +302,45 @@ def run_textbook(args, batches):
     return warmup, time.perf_counter() - start
 
 
+def run_torch_textbook(args, batches):
+    """The same model in plain `torch.nn` + `torch.optim` (benchmarks/torch_textbook.py), on the
+    GPU where there is one; batches go to the device once, as kerasgen's are in memory."""
+    import torch
+    from torch_textbook import make_step
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.manual_seed(0)
+    step = make_step(args.model, build(args.model, args.image_size), args.batch_size, device)
+    tensors = [tuple(torch.as_tensor(x, device=device) for x in b) if isinstance(b, tuple)
+               else torch.as_tensor(b, device=device) for b in batches]
+
+    def steps(n, offset):
+        out = None
+        for i in range(n):
+            out = step(tensors[(offset + i) % len(tensors)])
+        return [float(o) for o in out]  # sync
+
+    start = time.perf_counter()
+    steps(WARMUP_STEPS, 0)
+    warmup = time.perf_counter() - start
+    start = time.perf_counter()
+    steps(args.steps, WARMUP_STEPS)
+    return warmup, time.perf_counter() - start
+
+
+RUNS = {"kerasgen": run_kerasgen, "textbook": run_textbook, "textbook_torch": run_torch_textbook}
+
+
 def worker(args):
     import resource
 
     rng = np.random.default_rng(0)
     shape = (NUM_BATCHES, args.batch_size, args.image_size, args.image_size, 3)
     batches = list(rng.integers(0, 256, shape, dtype="uint8"))
-    run = run_kerasgen if args.worker == "kerasgen" else run_textbook
+    if args.model == "cgan":
+        labels = rng.integers(0, 2, (NUM_BATCHES, args.batch_size, len(CGAN_ATTRIBUTES)))
+        batches = [(images, y.astype("float32")) for images, y in zip(batches, labels)]
+    run = RUNS[args.worker]
     warmup, seconds = run(args, batches)
     print("RESULT " + json.dumps({
         "img_per_s": args.batch_size * args.steps / seconds,
@@ -303,7 +384,10 @@ def main(argv=None):
     rows = []
     for model in models:
         plan = [(b, "kerasgen", "kerasgen fit") for b in backends]
-        plan.append(("tensorflow", "textbook", "textbook tf.GradientTape loop"))
+        if "tensorflow" in backends:
+            plan.append(("tensorflow", "textbook", "textbook tf.GradientTape loop"))
+        if "torch" in backends:
+            plan.append(("torch", "textbook_torch", "textbook torch.nn loop"))
         for backend, key, label in plan:
             result = run_row(args, model, backend, key)
             result.update(model=model, backend=backend, implementation=key, label=label)
@@ -311,12 +395,13 @@ def main(argv=None):
             status = (f"{result['img_per_s']:.1f} img/s" if "img_per_s" in result
                       else result["error"])
             print(f"  {model:<9} {backend:<11} {label}: {status}", flush=True)
-        mine = next((r for r in rows if r["model"] == model and r["backend"] == "tensorflow"
-                     and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
-        book = next((r for r in rows if r["model"] == model
-                     and r["implementation"] == "textbook" and "img_per_s" in r), None)
-        if mine and book:
-            mine["ratio"] = mine["img_per_s"] / book["img_per_s"]
+        for backend, key in (("tensorflow", "textbook"), ("torch", "textbook_torch")):
+            mine = next((r for r in rows if r["model"] == model and r["backend"] == backend
+                         and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
+            book = next((r for r in rows if r["model"] == model
+                         and r["implementation"] == key and "img_per_s" in r), None)
+            if mine and book:
+                mine["ratio"] = mine["img_per_s"] / book["img_per_s"]
 
     print(f"\n{'model':<10}{'backend':<12}{'implementation':<32}{'img/s':>8}{'ratio':>7}"
           f"{'peak RSS MB':>13}")
@@ -328,7 +413,8 @@ def main(argv=None):
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
         print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}{row['img_per_s']:>8.1f}"
               f"{ratio:>7}{row['peak_rss_mb']:>13.0f}")
-    print("ratio = kerasgen fit img/s / textbook loop img/s, both on TensorFlow.")
+    print("ratio = kerasgen fit img/s / textbook loop img/s on the same backend (TensorFlow: "
+          "tf.GradientTape loop; PyTorch: torch.nn loop).")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "versions": versions(),

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Benchmarks and a short training of every model on a GPU machine, under each installed backend.
+#
+#     bash benchmarks/gpu.sh [OUT_DIR]        # default: benchmarks/results/gpu-<date>
+#
+# 1. benchmarks/throughput.py: DCGAN 64 px, kerasgen fit against the textbook loops, per backend.
+# 2. benchmarks/models.py: every model's fit per backend (and the TensorFlow textbook loops
+#    where TensorFlow is installed).
+# 3. One epoch of 20,000 synthetic 64 px faces per model and backend with `kerasgen train`,
+#    timed, keeping the grids (the first epoch includes compilation).
+# Backends that are not installed are skipped, and said so. Everything is written to OUT_DIR.
+set -u
+OUT=${1:-benchmarks/results/gpu-$(date +%Y%m%d-%H%M)}
+mkdir -p "$OUT"
+cd "$(dirname "$0")/.."
+
+backends=()
+for b in jax torch tensorflow; do
+  module=$b; [ "$b" = tensorflow ] && module=tensorflow
+  if python3 -c "import $module" 2>/dev/null; then backends+=("$b"); else echo "gpu.sh: $b not installed, skipped"; fi
+done
+list=$(IFS=,; echo "${backends[*]}")
+echo "gpu.sh: backends $list; writing to $OUT"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" 2>/dev/null || true
+
+python3 benchmarks/throughput.py --backends "$list" --steps 50 --json "$OUT/dcgan64.json" \
+  2>&1 | tee "$OUT/throughput.log"
+python3 benchmarks/models.py --backends "$list" --steps 30 --json "$OUT/models64.json" \
+  2>&1 | tee "$OUT/models.log"
+
+for b in "${backends[@]}"; do
+  for model in dcgan wgan-gp ae vae vaegan cgan; do
+    start=$(date +%s.%N)
+    KERAS_BACKEND=$b python3 -m kerasgen train "$model" --image-size 64 --epochs 1 \
+      --n-images 20000 --quiet --out "$OUT/train/$b/$model" > "$OUT/train_${b}_${model}.log" 2>&1
+    status=$?
+    seconds=$(python3 -c "import time; print(f'{time.time() - $start:.0f}')")
+    echo "gpu.sh: train $model on $b: exit $status, ${seconds} s" | tee -a "$OUT/train.log"
+  done
+done
