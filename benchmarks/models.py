@@ -287,19 +287,7 @@ def run_textbook(args, batches):
     step = tf_textbook_step(args.model, model, args.batch_size)
     tensors = [tuple(tf.constant(x) for x in b) if isinstance(b, tuple) else tf.constant(b)
                for b in batches]
-
-    def steps(n, offset):
-        out = None
-        for i in range(n):
-            out = step(tensors[(offset + i) % len(tensors)])
-        return [float(o) for o in out]  # sync
-
-    start = time.perf_counter()
-    steps(WARMUP_STEPS, 0)
-    warmup = time.perf_counter() - start
-    start = time.perf_counter()
-    steps(args.steps, WARMUP_STEPS)
-    return warmup, time.perf_counter() - start
+    return time_steps(step, tensors, args.steps)
 
 
 def run_torch_textbook(args, batches):
@@ -313,18 +301,24 @@ def run_torch_textbook(args, batches):
     step = make_step(args.model, build(args.model, args.image_size), args.batch_size, device)
     tensors = [tuple(torch.as_tensor(x, device=device) for x in b) if isinstance(b, tuple)
                else torch.as_tensor(b, device=device) for b in batches]
+    return time_steps(step, tensors, args.steps)
+
+
+def time_steps(step, batches, timed):
+    """`(warm-up seconds, seconds of `timed` steps)` of a textbook step; reading its losses
+    back as Python floats ends each measurement with a sync."""
 
     def steps(n, offset):
         out = None
         for i in range(n):
-            out = step(tensors[(offset + i) % len(tensors)])
-        return [float(o) for o in out]  # sync
+            out = step(batches[(offset + i) % len(batches)])
+        return [float(o) for o in out]
 
     start = time.perf_counter()
     steps(WARMUP_STEPS, 0)
     warmup = time.perf_counter() - start
     start = time.perf_counter()
-    steps(args.steps, WARMUP_STEPS)
+    steps(timed, WARMUP_STEPS)
     return warmup, time.perf_counter() - start
 
 
