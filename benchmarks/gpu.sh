@@ -38,3 +38,12 @@ for b in "${backends[@]}"; do
     echo "gpu.sh: train $model on $b: exit $status, ${seconds} s" | tee -a "$OUT/train.log"
   done
 done
+
+# 4. A short KerasTuner sweep per backend: the script states the GPU it found and picks the GPU
+#    budget (two trials of two epochs here, to fit a short device session).
+for b in "${backends[@]}"; do
+  KERAS_BACKEND=$b python3 tuning/tune_vae_kld.py --trials 2 --epochs 2 --n-images 5000 \
+    --tuner random --out "$OUT/tune_vae_$b" --overwrite > "$OUT/tune_vae_$b.log" 2>&1
+  echo "gpu.sh: tune_vae_kld on $b: exit $? ($(grep -m1 'kerasgen sweep: Keras' "$OUT/tune_vae_$b.log"))" \
+    | tee -a "$OUT/train.log"
+done
