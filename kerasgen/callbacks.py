@@ -254,7 +254,7 @@ class AttributeAccuracy(keras.callbacks.Callback):
         from kerasgen.metrics import attribute_accuracy
 
         if isinstance(self.classifier, str):  # loaded on first use: deepcopy-safe until then
-            self.classifier = keras.models.load_model(self.classifier)
+            self.classifier = keras.models.load_model(self.classifier, compile=False)
         accuracy = attribute_accuracy(self.classifier, self.model, n=self.n, seed=self.seed)
         logs["attr_acc"] = accuracy.pop("mean")
         logs.update({f"attr_acc_{name}": value for name, value in accuracy.items()})

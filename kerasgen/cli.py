@@ -421,7 +421,7 @@ def load_classifier(path):
     if not os.path.isfile(path):
         raise DataError(f"no classifier file at {path}")
     try:
-        classifier = keras.models.load_model(path)
+        classifier = keras.models.load_model(path, compile=False)  # inference only
     except Exception as e:  # as in load_kerasgen_model
         raise DataError(f"{path} could not be loaded as a Keras model ({type(e).__name__})") from None
     if not isinstance(classifier, AttributeClassifier):

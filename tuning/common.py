@@ -100,7 +100,7 @@ def extractor(args):
                             f"{WAIT_FOR_CHIEF_S} s; start the chief first, with the same --out.")
     if os.path.exists(path):
         print(f"kerasgen sweep: feature extractor {path}", flush=True)
-        return features.ClassifierFeatures(keras.models.load_model(path))
+        return features.ClassifierFeatures(keras.models.load_model(path, compile=False))
     if args.data[0] == "synthetic":
         from kerasgen.data.synthetic import ATTRIBUTES as names
     elif args.data[0] in ("celeba", "celeba-tfds"):
