@@ -42,14 +42,6 @@ MODELS = {
 }
 
 
-def score(real, fake):
-    mu, sigma = metrics.feature_statistics(real)
-    kid, kid_std = metrics.kernel_inception_distance(real, fake, subset_size=min(1000, len(fake)))
-    precision, recall = metrics.precision_recall(real, fake)
-    return {"fid": metrics.frechet_distance(mu, sigma, *metrics.feature_statistics(fake)),
-            "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall}
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=32)
@@ -79,7 +71,7 @@ def main():
     train_features = metrics.real_features(
         faces(n=args.n, batch_size=min(500, args.n), shuffle=False), extractor)
     rows = [{"model": "Real faces (training split)", "seconds": 0.0,
-             **score(test_features, train_features)}]
+             **metrics.sample_quality(test_features, train_features)}]
     write(args, rows, extractor)
 
     for name in args.models.split(","):
@@ -91,7 +83,7 @@ def main():
         model.fit(train, epochs=args.epochs, verbose=2)
         seconds = time.perf_counter() - start
         fake = metrics.generated_features(model, extractor, n=args.n, seed=1)
-        rows.append({"model": label, "seconds": seconds, **score(test_features, fake)})
+        rows.append({"model": label, "seconds": seconds, **metrics.sample_quality(test_features, fake)})
         save_image_grid(model.generate(64, seed=0), os.path.join(args.out, f"{name}.png"), nrow=8)
         write(args, rows, extractor)
 

@@ -319,18 +319,8 @@ class SampleQuality(keras.callbacks.Callback):
             return {"fid": metrics.fid(self.model, self._real_stats, self.extractor, n=self.n,
                                        seed=self.seed)}
         fake = metrics.generated_features(self.model, self.extractor, n=self.n, seed=self.seed)
-        scores = {}
-        if "fid" in self.metrics:
-            mu, sigma = metrics.feature_statistics(fake)
-            scores["fid"] = metrics.frechet_distance(
-                self._real_stats.mean, self._real_stats.covariance, mu, sigma)
-        if "kid" in self.metrics:
-            subset = min(1000, len(self.real), len(fake))
-            scores["kid"], scores["kid_std"] = metrics.kernel_inception_distance(
-                self.real, fake, subset_size=subset, seed=self.seed)
-        if "pr" in self.metrics:
-            scores["precision"], scores["recall"] = metrics.precision_recall(self.real, fake, self.k)
-        return scores
+        return metrics.sample_quality(self.real, fake, self.metrics, k=self.k, seed=self.seed,
+                                      real_statistics=self._real_stats)
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and _due(self, epoch):

@@ -584,18 +584,10 @@ def _sample_quality(args, model, chosen):
     fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed, verbose=1)
     seconds = time.perf_counter() - start
     detail = f"{extractor.name} features, {args.n} generated vs {len(real)} real"
-    rows = []
-    if "fid" in chosen:
-        mu, sigma = metrics.feature_statistics(real)
-        rows.append(("fid", metrics.frechet_distance(mu, sigma, *metrics.feature_statistics(fake)),
-                     detail))
-    if "kid" in chosen:
-        subset = min(1000, len(real), len(fake))
-        kid, std = metrics.kernel_inception_distance(real, fake, subset_size=subset)
-        rows += [("kid", kid, detail), ("kid_std", std, f"over 100 subsets of {subset}")]
-    if "pr" in chosen:
-        precision, recall = metrics.precision_recall(real, fake)
-        rows += [("precision", precision, detail + ", k=3"), ("recall", recall, detail + ", k=3")]
+    scores = metrics.sample_quality(real, fake, chosen)
+    details = {"kid_std": f"over 100 subsets of {min(1000, len(real), len(fake))}",
+               "precision": detail + ", k=3", "recall": detail + ", k=3"}
+    rows = [(name, value, details.get(name, detail)) for name, value in scores.items()]
     rows.append(("seconds", time.perf_counter() - start,
                  f"features {seconds:.1f} s" + (f", real features cached in {cache}" if cache else "")))
     return rows

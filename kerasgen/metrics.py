@@ -416,6 +416,29 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
     return precision, recall
 
 
+def sample_quality(real_features, fake_features, which=("fid", "kid", "pr"), k=3, seed=0,
+                   real_statistics=None):
+    """The scores `which` asks for, of generated against real features: `fid`; `kid` and
+    `kid_std` (subsets of min(1000, both sizes), drawn from `seed`); `precision` and `recall`
+    (k-NN manifolds with `k`). `real_statistics` (a `FeatureStatistics` of the same real
+    features) saves recomputing their covariance. Returns a dict of floats."""
+    scores = {}
+    if "fid" in which:
+        real = real_statistics
+        if real is None:
+            real = FeatureStatistics()
+            real.update(real_features)
+        mu, sigma = feature_statistics(fake_features)
+        scores["fid"] = frechet_distance(real.mean, real.covariance, mu, sigma)
+    if "kid" in which:
+        subset = min(1000, len(real_features), len(fake_features))
+        scores["kid"], scores["kid_std"] = kernel_inception_distance(
+            real_features, fake_features, subset_size=subset, seed=seed)
+    if "pr" in which:
+        scores["precision"], scores["recall"] = precision_recall(real_features, fake_features, k)
+    return scores
+
+
 # ---- sample quality of a model ------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
+from kerasgen import metrics
 from kerasgen.metrics import (
     FeatureStatistics,
     feature_statistics,
@@ -222,3 +223,16 @@ def test_precision_recall_errors():
         precision_recall(np.zeros((4, 1)), np.zeros((9, 1)), k=4)
     with pytest.raises(ValueError, match="dims differ"):
         precision_recall(np.zeros((4, 1)), np.zeros((4, 2)))
+
+
+def test_sample_quality_gathers_the_three_scores():
+    rng = np.random.default_rng(5)
+    real, fake = rng.normal(size=(300, 6)), rng.normal(0.3, 1.2, size=(200, 6))
+    scores = metrics.sample_quality(real, fake, k=3, seed=2)
+    mu, sigma = metrics.feature_statistics(real)
+    assert scores["fid"] == pytest.approx(
+        metrics.frechet_distance(mu, sigma, *metrics.feature_statistics(fake)), rel=1e-9)
+    kid = metrics.kernel_inception_distance(real, fake, subset_size=200, seed=2)
+    assert (scores["kid"], scores["kid_std"]) == pytest.approx(kid, rel=1e-12)
+    assert (scores["precision"], scores["recall"]) == metrics.precision_recall(real, fake, 3)
+    assert set(metrics.sample_quality(real, fake, ["kid"])) == {"kid", "kid_std"}
