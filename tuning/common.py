@@ -61,10 +61,7 @@ def held_out_split(args):
 
 
 def _with(args, **changes):
-    copy = argparse.Namespace(**vars(args))
-    for key, value in changes.items():
-        setattr(copy, key, value)
-    return copy
+    return argparse.Namespace(**{**vars(args), **changes})
 
 
 def datasets(args, attributes=None):
