@@ -33,6 +33,10 @@ cost per image that is the same for every row, so GFLOP/s compares like img/s do
 i.e. 4 G_fwd + 9 D_fwd, with "3x" = forward + input gradient + weight gradient. (kerasgen and
 the JAX/TF loops skip D's weight gradient in the G phase, ~8 D_fwd; the PyTorch tutorial's
 `errG.backward()` computes it; the nominal count does not chase that.)
+
+The yardstick for that rate is the machine's own: an fp32 2048 x 2048 matmul through each
+backend, in its own process (best of 10, synced); the DCGAN's GFLOP/s is printed as a fraction
+of it (the issue's target: >= 50% at 64 px).
 """
 
 import argparse
@@ -54,6 +58,8 @@ NUM_BATCHES = 8  # distinct random batches, cycled
 WARMUP_STEPS = 2
 
 # (backend, implementation key, label)
+MATMUL_SIZE = 2048
+
 ROWS = [
     ("tensorflow", "kerasgen", "kerasgen fit, compile() default (XLA on GPU only)"),
     ("tensorflow", "kerasgen_xla", "kerasgen fit, compile(jit_compile=True)"),
@@ -457,6 +463,40 @@ def conv_layer_times(args):
     return rows
 
 
+def matmul_gflops(backend, n=MATMUL_SIZE, repeats=10):
+    """The machine's fp32 matmul rate through this backend (an n x n by n x n product, its
+    2 n^3 FLOPs over the best of `repeats` timed calls, each ended by a device sync): the
+    yardstick for the DCGAN's GFLOP/s."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((n, n)).astype("float32") for _ in range(2))
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        a, b = tf.constant(a), tf.constant(b)
+        product = tf.function(tf.linalg.matmul)
+        run = lambda: product(a, b).numpy()
+    elif backend == "jax":
+        import jax
+
+        a, b = jax.device_put(a), jax.device_put(b)
+        product = jax.jit(jax.numpy.matmul)
+        run = lambda: product(a, b).block_until_ready()
+    else:
+        import torch
+
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        a, b = torch.as_tensor(a, device=device), torch.as_tensor(b, device=device)
+        sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+        run = lambda: (torch.mm(a, b), sync())
+    run()  # compile / warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
 def worker(args):
     """Runs one row in this process and prints its result as the last line of stdout."""
     import keras
@@ -464,6 +504,9 @@ def worker(args):
     assert keras.backend.backend() == args.backend, (keras.backend.backend(), args.backend)
     if args.worker == "jax_conv_layers":
         print("RESULT " + json.dumps({"layers": conv_layer_times(args)}), flush=True)
+        return
+    if args.worker == "matmul":
+        print("RESULT " + json.dumps({"gflop_per_s": matmul_gflops(args.backend)}), flush=True)
         return
     batches = make_batches(args.batch_size, args.image_size)
     warmup, seconds = IMPLEMENTATIONS[args.worker](args, batches)
@@ -581,6 +624,22 @@ def main(argv=None):
         status = (f"{result['img_per_s']:.1f} img/s" if "img_per_s" in result
                   else result["error"])
         print(f"  [{result['wall_seconds']:5.0f} s] {backend:<10} {label}: {status}", flush=True)
+
+    # The DCGAN's FLOP rate against the machine's: fp32 matmul through the same backend.
+    matmul = {b: run_row(args, b, "matmul") for b in backends}
+    print(f"\nDCGAN kerasgen fit against fp32 matmul ({MATMUL_SIZE} x {MATMUL_SIZE}, best of 10) "
+          "on the same backend:")
+    for backend in backends:
+        mine = next((r for r in rows if r["backend"] == backend
+                     and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
+        peak = matmul[backend].get("gflop_per_s")
+        if mine is None or peak is None:
+            print(f"  {backend:<11} n/a ({matmul[backend].get('error', 'no kerasgen row')})")
+            continue
+        mine["matmul_gflop_per_s"] = peak
+        mine["fraction_of_matmul"] = mine["gflop_per_s"] / peak
+        print(f"  {backend:<11} matmul {peak:8.1f} GFLOP/s; DCGAN {mine['gflop_per_s']:8.1f} "
+              f"GFLOP/s = {100 * mine['fraction_of_matmul']:.0f}% (target >= 50%)")
 
     layers = None
     if args.jax_conv_layers:

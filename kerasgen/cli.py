@@ -172,6 +172,26 @@ def _parser():
     pictures.add_argument("--out", default="latent.png")
     pictures.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
 
+    explore = commands.add_parser(
+        "explore", parents=[data_options(image_size=None)],
+        help="a local web page to steer a saved model: latent sliders, attribute toggles",
+        description="Serves a page (on 127.0.0.1 by default) with the model's face for a seed, "
+                    "sliders over its top latent directions (models with an encoder: principal "
+                    "components of the encoded --data; GANs: the generator's Jacobian), "
+                    "random/reset/save buttons and, for conditional models, a toggle per "
+                    "attribute. Ctrl-C stops it.",
+    )
+    explore.add_argument("model_path", metavar="MODEL.keras")
+    explore.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    explore.add_argument("--host", default="127.0.0.1",
+                         help="address to listen on (the default serves this machine only)")
+    explore.add_argument("--components", type=int, default=8, help="sliders")
+    explore.add_argument("--max-images", type=int, default=2000,
+                         help="images the PCA encodes (models with an encoder)")
+    explore.add_argument("--jacobian", action="store_true",
+                         help="use the generator's Jacobian directions for encoder models too")
+    explore.add_argument("--verbose", action="store_true", help="log every request")
+
     preview = commands.add_parser(
         "preview", parents=[data_options()],
         help="write a grid of training images as a model would see them; print attribute rates",
@@ -217,6 +237,8 @@ def main(argv=None):
             return _classifier(args)
         if args.command == "refine":
             return _refine(args)
+        if args.command == "explore":
+            return _explore(args)
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
@@ -643,6 +665,30 @@ def _latent(args):
         print(f"kerasgen: variance of the top {args.rows} components: {shares}")
     save_image_grid(images, args.out, nrow=args.n, scale=args.scale)
     print(f"kerasgen: wrote {args.kind} ({len(images)} images) to {args.out}")
+    return 0
+
+
+def _explore(args):
+    from kerasgen.explorer import Explorer, ExplorerServer
+
+    model = load_kerasgen_model(args.model_path)
+    data = None
+    if hasattr(model, "encode") and not getattr(model, "attributes", None) and not args.jacobian:
+        args.image_size = args.image_size or model.image_size
+        data = load_data(args)
+    print(f"kerasgen: fitting {args.components} latent directions of {args.model_path} ...",
+          flush=True)
+    explorer = Explorer(model, data=data, n_components=args.components,
+                        max_images=args.max_images)
+    server = ExplorerServer(explorer, host=args.host, port=args.port, verbose=args.verbose)
+    print(f"kerasgen: sliders are the {explorer.method}")
+    print(f"kerasgen: serving {server.url} (Ctrl-C stops)", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("kerasgen: stopped.")
+    finally:
+        server.server_close()
     return 0
 
 

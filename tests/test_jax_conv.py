@@ -138,6 +138,7 @@ def test_gradient_in_a_jitted_loss():
 
 
 def test_keras_padding_is_what_keras_computes():
+    from kerasgen.backend import conv_args
     from keras.src.backend.common.backend_utils import (
         _convert_conv_transpose_padding_args_from_keras_to_jax as keras_pads,
     )
@@ -145,7 +146,7 @@ def test_keras_padding_is_what_keras_computes():
     for k in range(1, 7):
         for s in range(1, 5):
             for padding in ("same", "valid"):
-                assert jax_conv.keras_padding(k, s, padding) == tuple(
+                assert conv_args.keras_padding(k, s, padding) == tuple(
                     keras_pads(k, s, 1, padding, None)
                 ), (k, s, padding)
 
@@ -181,3 +182,98 @@ def test_channel_mismatch_raises():
     _, w = _inputs(1, 4, 5, 2)
     with pytest.raises(ValueError, match="channels"):
         jax_conv.conv_transpose(x, w, 2, "same")
+
+
+# ---- the strided convolution whose input gradient is the fast transposed convolution ---------
+
+
+def _conv_inputs(batch, size, in_channels, out_channels, kernel=(4, 4), seed=0):
+    x, w = _inputs(batch, size, in_channels, out_channels, kernel, seed)
+    return x, jnp.transpose(w, (0, 1, 3, 2))  # Conv2D kernel: (kh, kw, in, out)
+
+
+def _conv_reference(x, w, strides, padding):
+    return keras.ops.conv(x, w, strides=strides, padding=padding)
+
+
+@pytest.mark.parametrize(
+    "size, kernel, strides, padding",
+    [
+        (16, (4, 4), 2, "same"),    # every convolution of the DCGAN/WGAN-GP critics
+        (8, (4, 4), 2, "same"),
+        ((6, 8), (4, 4), 2, "same"),
+        (7, (3, 3), 1, "same"),
+        (7, (3, 3), 2, "same"),
+        (8, (2, 2), 2, "valid"),
+        (7, (3, 3), 2, "valid"),
+        ((9, 7), (3, 5), (2, 1), "same"),
+    ],
+)
+def test_conv_matches_autodiff_to_second_order(size, kernel, strides, padding):
+    x, w = _conv_inputs(2, size, 5, 4, kernel=kernel, seed=4)
+    assert jax_conv.is_conv_supported(x.shape, w.shape, strides, padding)
+    ours = lambda x, w: jax_conv.conv(x, w, strides, padding)
+    ref = lambda x, w: _conv_reference(x, w, strides, padding)
+    # Forward: the very lax convolution Keras computes, with the pads spelled out.
+    np.testing.assert_array_equal(np.asarray(ours(x, w)), np.asarray(ref(x, w)))
+
+    dy = jnp.asarray(np.random.default_rng(5).standard_normal(ref(x, w).shape), "float32")
+    (dx, dw), (dx_ref, dw_ref) = (jax.vjp(jax.jit(f), x, w)[1](dy) for f in (ours, ref))
+    _close(dx, dx_ref)
+    _close(dw, dw_ref)
+
+    def penalty(conv):  # WGAN-GP's shape: the gradient of a gradient norm
+        def f(x, w):
+            g = jax.grad(lambda x: jnp.sum(jnp.tanh(conv(x, w))))(x)
+            return jnp.sum((jnp.sqrt(jnp.sum(g**2, axis=(1, 2, 3)) + 1e-12) - 1.0) ** 2)
+        return jax.jit(jax.grad(f, argnums=(0, 1)))(x, w)
+
+    for a, b in zip(penalty(ours), penalty(ref)):
+        _close(a, b, 1e-4)
+
+
+@pytest.mark.parametrize(
+    "size, kernel, strides, padding, data_format, message",
+    [
+        (8, (3, 3), 2, "valid", None, "autodiff"),    # 8 -> 3 drops the last row
+        (7, (2, 2), 3, "valid", None, "autodiff"),    # 7 -> 2 drops the last row
+        (8, (4, 4), 2, "causal", None, "padding"),
+        (8, (4, 4), 2, "same", "channels_first", "channels_last"),
+    ],
+)
+def test_conv_unsupported_arguments_fall_back(size, kernel, strides, padding, data_format,
+                                              message):
+    x, w = _conv_inputs(1, size, 3, 2, kernel=kernel)
+    assert not jax_conv.is_conv_supported(x.shape, w.shape, strides, padding, data_format)
+    with pytest.raises(jax_conv.UnsupportedConvTranspose, match=message):
+        jax_conv.conv(x, w, strides, padding, data_format)
+    # kerasgen.backend.conv then computes keras.ops.conv itself.
+    from kerasgen import backend
+
+    if data_format is None and padding != "causal":
+        np.testing.assert_array_equal(np.asarray(backend.conv(x, w, strides, padding)),
+                                      np.asarray(_conv_reference(x, w, strides, padding)))
+
+
+def test_conv_pads_are_what_lax_computes():
+    from jax import lax
+
+    from kerasgen.backend import conv_args
+
+    for size in range(1, 12):
+        for k in range(1, 7):
+            for s in range(1, 5):
+                for padding in ("same", "valid"):
+                    if padding == "valid" and k > size:
+                        continue
+                    assert conv_args.conv_pads((1, size, size + 1, 1), (k, k, 1, 1), (s, s),
+                                               padding) == tuple(
+                        tuple(p) for p in lax.padtype_to_pads(
+                            (size, size + 1), (k, k), (s, s), padding.upper())
+                    ), (size, k, s, padding)
+
+
+def test_conv_grouped_kernel_is_left_to_keras():
+    x, _ = _conv_inputs(1, 8, 4, 2)
+    w = jnp.zeros((3, 3, 2, 6))  # two groups of 2 input channels
+    assert not jax_conv.is_conv_supported(x.shape, w.shape, 1, "same")

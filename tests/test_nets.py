@@ -5,7 +5,7 @@ import pytest
 import keras
 
 from kerasgen import nets
-from kerasgen.nets.conv import Conv2DTranspose
+from kerasgen.nets.conv import Conv2D, Conv2DTranspose
 
 
 @pytest.mark.backend
@@ -24,6 +24,34 @@ def test_conv_transpose_layer_equals_keras_layer(padding, strides, use_bias):
     actual = keras.ops.convert_to_numpy(ours(x))
     assert actual.shape == expected.shape == (2, *ours.compute_output_shape(x.shape)[1:3], 5)
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("padding,strides,use_bias", [("same", 2, False), ("same", 2, True),
+                                                      ("valid", 2, True), ("same", 1, True),
+                                                      ("valid", 3, False)])
+def test_conv_layer_equals_keras_layer(padding, strides, use_bias):
+    kwargs = dict(filters=5, kernel_size=4, strides=strides, padding=padding, use_bias=use_bias,
+                  bias_initializer="random_normal")
+    ours, theirs = Conv2D(**kwargs), keras.layers.Conv2D(**kwargs)
+    x = np.random.default_rng(0).standard_normal((2, 9, 8, 3)).astype("float32")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)),
+                               keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.backend
+def test_discriminator_uses_kerasgen_conv_and_reloads(tmp_path):
+    critic = nets.discriminator(image_size=16, width=8, norm="layer")
+    assert sum(type(layer) is Conv2D for layer in critic.layers) == 2
+    x = np.random.default_rng(2).uniform(-1, 1, (3, 16, 16, 3)).astype("float32")
+    critic.save(tmp_path / "d.keras")
+    reloaded = keras.models.load_model(tmp_path / "d.keras")
+    assert type(reloaded.get_layer("down0_conv")) is Conv2D
+    np.testing.assert_allclose(reloaded.predict(x, verbose=0), critic.predict(x, verbose=0),
+                               rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.backend
@@ -46,3 +74,71 @@ def test_stack_depth_follows_image_size(image_size, blocks):
     assert generator.output_shape == (None, image_size, image_size, 3)
     assert discriminator.input_shape == (None, image_size, image_size, 3)
     assert discriminator.output_shape == (None, 1)
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("shape", [(4, 5, 6, 3), (8, 7)])
+def test_batch_norm_layer_equals_keras_layer_in_training(shape):
+    """kerasgen's BatchNormalization (PyTorch: one fused kernel) against Keras' layer: the
+    outputs, the gradients of a loss through it and the moving statistics after two steps."""
+    from kerasgen.nets.conv import BatchNormalization
+
+    kwargs = dict(momentum=0.9, epsilon=1e-5, gamma_initializer="random_normal",
+                  beta_initializer="random_normal")
+    ours, theirs = BatchNormalization(**kwargs), keras.layers.BatchNormalization(**kwargs)
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 3 + 2).astype("float32")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    weights = rng.standard_normal(shape).astype("float32")
+    results = []
+    for layer in (ours, theirs):
+        outputs = [keras.ops.convert_to_numpy(layer(x * (i + 1), training=True)) for i in range(2)]
+        grads = _input_and_weight_gradients(layer, x, weights)
+        results.append((outputs, grads, [np.asarray(w) for w in layer.get_weights()]))
+    (o1, g1, w1), (o2, g2, w2) = results
+    for a, b in zip(o1 + g1 + w1, o2 + g2 + w2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    # The moving mean moved towards the batch means (2 and 4 per channel): not left at 0.
+    assert np.all(np.abs(w1[2]) > 0.1)
+    # Inference uses the moving statistics in both.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x, training=False)),
+                               keras.ops.convert_to_numpy(theirs(x, training=False)),
+                               rtol=1e-5, atol=1e-5)
+
+
+def _input_and_weight_gradients(layer, x, weights):
+    """d sum(layer(x) * weights) / d(x, gamma, beta), through the backend's autodiff, without
+    touching the layer's moving statistics."""
+    backend = keras.backend.backend()
+    gamma, beta = (keras.ops.convert_to_numpy(v) for v in (layer.gamma, layer.beta))
+    moving = [np.asarray(v) for v in (layer.moving_mean, layer.moving_variance)]
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xs = [tf.constant(x), layer.gamma, layer.beta]
+        with tf.GradientTape() as tape:
+            tape.watch(xs[0])
+            y = tf.reduce_sum(layer(xs[0], training=True) * weights)
+        grads = [np.asarray(g) for g in tape.gradient(y, xs)]
+    elif backend == "torch":
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        y = (layer(xt, training=True) * torch.tensor(weights)).sum()
+        grads = [g.numpy() for g in torch.autograd.grad(y, [xt, layer.gamma.value,
+                                                            layer.beta.value])]
+    else:
+        import jax
+
+        def f(x, g, b):
+            non_trainable = [v.value for v in layer.non_trainable_variables]
+            y, _ = layer.stateless_call([g, b], non_trainable, x, training=True)
+            return (y * weights).sum()
+
+        grads = [np.asarray(g) for g in jax.grad(f, argnums=(0, 1, 2))(x, gamma, beta)]
+    layer.moving_mean.assign(moving[0])
+    layer.moving_variance.assign(moving[1])
+    return grads

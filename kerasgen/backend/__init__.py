@@ -42,20 +42,35 @@ num_replicas = _steps.num_replicas
 replica_id = _steps.replica_id
 #: `accelerators()`: the GPUs (or other accelerators) this backend trains on, one string each.
 accelerators = _steps.accelerators
+#: `fused_batch_norm(x, gamma, beta, axis, epsilon)` -> `(outputs, mean, variance)` with batch
+#: statistics in one kernel, or None where Keras' own batch normalisation is as fast (TF, JAX).
+fused_batch_norm = _steps.fused_batch_norm
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
 
 if BACKEND == "jax":
-    from kerasgen.backend import jax_conv as _jax_conv
+    from kerasgen.backend import jax_conv as _conv
+elif BACKEND == "torch":
+    from kerasgen.backend import torch_conv as _conv
+else:  # TensorFlow's own kernels take NHWC as they are.
+    _conv = None
 
-    def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
-                       data_format=None, dilation_rate=1):
-        """`keras.ops.conv_transpose`, with a backward pass XLA:CPU runs fast (see jax_conv)."""
-        args = (strides, padding, output_padding, data_format, dilation_rate)
-        if _jax_conv.is_supported(x.shape, kernel.shape, *args):
-            return _jax_conv.conv_transpose(x, kernel, *args)
-        return keras.ops.conv_transpose(x, kernel, *args)
 
-else:
-    #: The transposed convolution kerasgen's up-sampling layers use.
-    conv_transpose = keras.ops.conv_transpose
+def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """`keras.ops.conv`, computed by kerasgen's own convolution where the backend has one for
+    these arguments: JAX (`jax_conv`: an input gradient XLA:CPU runs fast, so a gradient
+    penalty's second-order gradient stays fast) and PyTorch (`torch_conv`: no layout copies)."""
+    if _conv is not None and _conv.is_conv_supported(x.shape, kernel.shape, strides, padding,
+                                                     data_format, dilation_rate):
+        return _conv.conv(x, kernel, strides, padding, data_format, dilation_rate)
+    return keras.ops.conv(x, kernel, strides, padding, data_format, dilation_rate)
+
+
+def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
+                   data_format=None, dilation_rate=1):
+    """`keras.ops.conv_transpose`, likewise: JAX's with a backward pass XLA:CPU runs fast,
+    PyTorch's without layout copies or cropping."""
+    args = (strides, padding, output_padding, data_format, dilation_rate)
+    if _conv is not None and _conv.is_supported(x.shape, kernel.shape, *args):
+        return _conv.conv_transpose(x, kernel, *args)
+    return keras.ops.conv_transpose(x, kernel, *args)

@@ -1,4 +1,4 @@
-"""A transposed convolution for JAX whose kernel gradient XLA:CPU computes quickly.
+"""Convolutions for JAX whose gradients XLA:CPU computes quickly.
 
 `keras.ops.conv_transpose` on JAX is `lax.conv_transpose`: a convolution of the *input dilated*
 by the stride. Autodiff then computes the kernel gradient as another input-dilated
@@ -27,6 +27,12 @@ to fall back to `keras.ops.conv_transpose`.
 Reverse-over-reverse differentiation (a gradient penalty through a transposed convolution)
 works: the backward pass is plain `lax` and differentiable. Forward-mode (`jax.jvp`,
 `jax.jacfwd`) does not, as for any `jax.custom_vjp` function.
+
+The same trouble hits a *strided convolution* differentiated twice, as a gradient penalty does
+(WGAN-GP): its input gradient is a transposed convolution, and the penalty's gradient with
+respect to the critic's kernels is then that transposed convolution's kernel gradient, the slow
+input-dilated one. `conv` below is `keras.ops.conv` with the input gradient computed by the fast
+`conv_transpose` above (the exact adjoint), so second-order gradients stay on the fast path.
 """
 
 import functools
@@ -35,85 +41,13 @@ import jax
 import keras
 from jax import lax
 
+from kerasgen.backend.conv_args import UnsupportedConvTranspose  # noqa: F401 (re-exported)
+from kerasgen.backend.conv_args import check_conv as _check_conv
+from kerasgen.backend.conv_args import check_conv_transpose as _check
+
 # NHWC images, kernels as Keras stores a Conv2DTranspose kernel: (kh, kw, out, in). Read as
 # HWIO, that is exactly the kernel of the adjoint convolution (out channels -> in channels).
 _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
-
-
-class UnsupportedConvTranspose(ValueError):
-    """The arguments are outside what `conv_transpose` computes exactly; use
-    `keras.ops.conv_transpose` instead."""
-
-
-def _pair(value, name):
-    if isinstance(value, int):
-        return (value, value)
-    value = tuple(value)
-    if len(value) != 2 or not all(isinstance(v, int) for v in value):
-        raise UnsupportedConvTranspose(
-            f"{name} must be an int or a pair of ints for a 2D transposed convolution; "
-            f"received {name}={value!r}."
-        )
-    return value
-
-
-def keras_padding(kernel_size, stride, padding):
-    """The `lax.conv_transpose` padding `(lo, hi)` that Keras uses along one axis (dilation 1,
-    no output_padding), as `keras.src.backend.common.backend_utils` computes it."""
-    if padding == "valid":
-        # Output size (input - 1) * stride + max(kernel_size, stride).
-        return (kernel_size - 1, kernel_size - 1 + max(kernel_size, stride) - kernel_size)
-    # "same": output size input * stride.
-    pad_len = stride + kernel_size - 2
-    lo = min(pad_len // 2 + pad_len % 2, kernel_size - 1)
-    return (lo, pad_len - lo)
-
-
-def _check(x_shape, kernel_shape, strides, padding, output_padding, data_format, dilation_rate):
-    """Validates the arguments; returns (strides, lax padding, adjoint padding)."""
-    if len(x_shape) != 4 or len(kernel_shape) != 4:
-        raise UnsupportedConvTranspose(
-            "conv_transpose supports 2D inputs (batch, height, width, channels) and kernels "
-            f"(kh, kw, out_channels, in_channels); received input shape {tuple(x_shape)} and "
-            f"kernel shape {tuple(kernel_shape)}."
-        )
-    if data_format not in (None, "channels_last"):
-        raise UnsupportedConvTranspose(
-            f"conv_transpose supports data_format='channels_last' only; received {data_format!r}."
-        )
-    if output_padding is not None:
-        raise UnsupportedConvTranspose(
-            f"conv_transpose supports output_padding=None only; received {output_padding!r}."
-        )
-    if _pair(dilation_rate, "dilation_rate") != (1, 1):
-        raise UnsupportedConvTranspose(
-            f"conv_transpose supports dilation_rate=1 only; received {dilation_rate!r}."
-        )
-    if x_shape[-1] != kernel_shape[-1]:
-        raise ValueError(
-            f"The input has {x_shape[-1]} channels but the kernel (kh, kw, out, in) expects "
-            f"{kernel_shape[-1]}; input shape {tuple(x_shape)}, kernel shape {tuple(kernel_shape)}."
-        )
-    strides = _pair(strides, "strides")
-    if not isinstance(padding, str) or padding.lower() not in ("same", "valid"):
-        raise UnsupportedConvTranspose(
-            f"padding must be 'same' or 'valid'; received {padding!r}."
-        )
-    padding = padding.lower()
-    lax_padding, adjoint_padding = [], []
-    for k, s in zip(kernel_shape[:2], strides):
-        if s < 1:
-            raise UnsupportedConvTranspose(f"strides must be >= 1; received {strides!r}.")
-        lo, hi = keras_padding(k, s, padding)
-        if k - 1 - lo < 0 or k - 1 - hi < 0:
-            raise UnsupportedConvTranspose(
-                f"conv_transpose computes kernel size {k} with stride {s} and padding "
-                f"{padding!r} only through autodiff (its adjoint convolution would need negative "
-                "padding); use keras.ops.conv_transpose."
-            )
-        lax_padding.append((lo, hi))
-        adjoint_padding.append((k - 1 - lo, k - 1 - hi))
-    return strides, tuple(lax_padding), tuple(adjoint_padding)
 
 
 def is_supported(x_shape, kernel_shape, strides=1, padding="valid", output_padding=None,
@@ -189,3 +123,53 @@ def _backward(strides, lax_padding, adjoint_padding, residuals, dy):
 
 
 _conv_transpose.defvjp(_forward, _backward)
+
+
+def is_conv_supported(x_shape, kernel_shape, strides=1, padding="valid", data_format=None,
+                      dilation_rate=1):
+    """True if `conv` accepts these arguments (else call `keras.ops.conv`)."""
+    try:
+        _check_conv(tuple(x_shape), tuple(kernel_shape), strides, padding, data_format,
+                    dilation_rate)
+    except UnsupportedConvTranspose:
+        return False
+    return True
+
+
+def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
+    """`keras.ops.conv(x, kernel, strides, padding)` on JAX (NHWC, kernel (kh, kw, in, out)),
+    whose input gradient is `conv_transpose`, so that its own gradients are fast too.
+
+    Raises:
+        UnsupportedConvTranspose: (a `ValueError`) for arguments `is_conv_supported` rejects.
+    """
+    x = keras.ops.convert_to_tensor(x)
+    kernel = keras.ops.convert_to_tensor(kernel)
+    strides, pads, transpose_pads = _check_conv(
+        tuple(x.shape), tuple(kernel.shape), strides, padding, data_format, dilation_rate
+    )
+    return _conv(x, kernel, strides, pads, transpose_pads)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _conv(x, kernel, strides, pads, transpose_pads):
+    return _adjoint_conv(x, kernel, strides, pads)
+
+
+def _conv_forward(x, kernel, strides, pads, transpose_pads):
+    return _conv(x, kernel, strides, pads, transpose_pads), (x, kernel)
+
+
+def _conv_backward(strides, pads, transpose_pads, residuals, dy):
+    x, kernel = residuals
+    # dx: the transpose of this convolution, i.e. `_conv_transpose` of dy with the same kernel
+    # (its adjoint convolution is this one); differentiable again on the fast path.
+    dx = _conv_transpose(dy, kernel.astype(dy.dtype), strides, transpose_pads, pads)
+    # dkernel: the usual filter gradient (a window-dilated convolution, fast on XLA:CPU).
+    _, pullback = jax.vjp(lambda w: _adjoint_conv(x.astype(dy.dtype), w, strides, pads),
+                          kernel.astype(dy.dtype))
+    (dkernel,) = pullback(dy)
+    return dx.astype(x.dtype), dkernel.astype(kernel.dtype)
+
+
+_conv.defvjp(_conv_forward, _conv_backward)

@@ -121,3 +121,8 @@ def test_step(model, state, data):
 
 def input_gradients(fn, x):
     return jax.grad(lambda x: fn(x).sum())(x)
+
+
+#: No fused kernel here: kerasgen's BatchNormalization computes Keras' own (the graph compiler
+#: fuses the moments and the normalisation already).
+fused_batch_norm = None

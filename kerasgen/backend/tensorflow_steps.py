@@ -72,3 +72,8 @@ def input_gradients(fn, x):
         tape.watch(x)
         y = tf.reduce_sum(fn(x))
     return tape.gradient(y, x)
+
+
+#: No fused kernel here: kerasgen's BatchNormalization computes Keras' own (the graph compiler
+#: fuses the moments and the normalisation already).
+fused_batch_norm = None

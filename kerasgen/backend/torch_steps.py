@@ -8,7 +8,6 @@ the generator while the discriminator learns, and needs no `zero_grad`.
 import torch
 
 
-
 def default_jit_compile():
     """Never: `torch.compile` recompiled every step and did not help on CPU."""
     return False
@@ -58,3 +57,22 @@ def input_gradients(fn, x):
     y = fn(x).sum()
     (grad,) = torch.autograd.grad(y, x, create_graph=True)
     return grad
+
+
+def fused_batch_norm(x, gamma, beta, axis, epsilon):
+    """Batch normalisation of `x` over every axis but `axis` with batch statistics, in one
+    fused ATen kernel forward and backward (`torch.native_batch_norm`), instead of Keras'
+    separate moments, subtract, multiply and add (and their autograd graph).
+
+    Returns `(outputs, mean, variance)`: the biased batch variance, as Keras' moments give it,
+    recovered from the kernel's saved 1/sqrt(variance + epsilon), without gradient (for the
+    moving averages only). `gamma`/`beta` may be None.
+    """
+    axis = axis % x.ndim
+    channels_first = x.movedim(axis, 1)  # a view: NHWC activations are NCHW-strided here
+    outputs, mean, inv_std = torch.native_batch_norm(
+        channels_first, gamma, beta, None, None, True, 0.0, epsilon
+    )
+    with torch.no_grad():
+        variance = inv_std.pow(-2).sub_(epsilon).clamp_(min=0.0)
+    return outputs.movedim(1, axis), mean.detach(), variance

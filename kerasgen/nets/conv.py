@@ -34,6 +34,45 @@ class Conv2DTranspose(layers.Conv2DTranspose):
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
+
+
+@keras.saving.register_keras_serializable(package="kerasgen")
+class Conv2D(layers.Conv2D):
+    """`keras.layers.Conv2D` computing `kerasgen.backend.conv`: the same numbers; under JAX its
+    input gradient is the fast transposed convolution above, which makes the gradient
+    penalty's second-order gradient (WGAN-GP) several times faster on XLA:CPU."""
+
+    def convolution_op(self, inputs, kernel):
+        if self.groups != 1:
+            return super().convolution_op(inputs, kernel)
+        return backend.conv(
+            inputs, kernel, strides=list(self.strides), padding=self.padding,
+            dilation_rate=self.dilation_rate, data_format=self.data_format,
+        )
+
+
+@keras.saving.register_keras_serializable(package="kerasgen")
+class BatchNormalization(layers.BatchNormalization):
+    """`keras.layers.BatchNormalization` whose training-mode call uses the backend's fused
+    kernel where it has one (`kerasgen.backend.fused_batch_norm`: PyTorch's), with the same
+    moving-average updates; everywhere else (inference, masks, renorm, TF and JAX) it is the
+    Keras layer."""
+
+    def call(self, inputs, training=None, mask=None):
+        fused = backend.fused_batch_norm
+        if fused is None or not (training and self.trainable) or mask is not None or self.renorm:
+            return super().call(inputs, training=training, mask=mask)
+        compute_dtype = keras.backend.result_type(inputs.dtype, "float32")  # as Keras: no fp16
+        cast = lambda v: None if v is None else keras.ops.cast(v, compute_dtype)
+        outputs, mean, variance = fused(cast(inputs), cast(self.gamma), cast(self.beta),
+                                        self.axis, self.epsilon)
+        self.moving_mean.assign(cast(self.moving_mean) * self.momentum
+                                + mean * (1.0 - self.momentum))
+        self.moving_variance.assign(cast(self.moving_variance) * self.momentum
+                                    + variance * (1.0 - self.momentum))
+        return keras.ops.cast(outputs, self.compute_dtype)
+
+
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
@@ -54,7 +93,7 @@ def weight_init(seed=None):
 
 def normalization(norm, name):
     if norm == "batch":  # PyTorch's defaults (momentum 0.1 there is 0.9 here), as the seeds used.
-        return layers.BatchNormalization(
+        return BatchNormalization(
             momentum=0.9, epsilon=1e-5,
             gamma_initializer=keras.initializers.RandomNormal(1.0, 0.02), name=name,
         )
@@ -79,7 +118,7 @@ def down_stack(x, image_size, width=64, norm="batch", dropout=0.0, prefix="down"
     channels = width
     for i in range(num_blocks(image_size)):
         block_norm = normalization(norm, f"{prefix}{i}_norm") if i > 0 else None
-        x = layers.Conv2D(
+        x = Conv2D(
             channels, 4, strides=2, padding="same", use_bias=block_norm is None,
             kernel_initializer=weight_init(), name=f"{prefix}{i}_conv",
         )(x)

@@ -1,0 +1,197 @@
+"""`kerasgen explore`: the latent directions (hand-checked on a linear generator), the face
+state a page round-trips, the HTTP API and its bad-input answers, and the page in a real
+headless Chromium (tests/test_explorer_browser.py)."""
+
+import json
+import socket
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+import kerasgen
+from kerasgen.data import synthetic_faces
+from kerasgen.errors import AttributeNameError, DataError
+from kerasgen.explorer import SLIDER_RANGE, Explorer, ExplorerServer, jacobian_directions
+from kerasgen.explorer import start_in_thread
+from kerasgen.latent import latent_pca
+
+ATTRIBUTES = ["Male", "Smiling", "Eyeglasses"]
+
+
+def test_jacobian_directions_of_a_linear_generator_are_its_singular_vectors():
+    # G(z) = z A: J^T J = A A^T, so the directions are A's left singular vectors and the
+    # eigenvalues its squared singular values, by hand (numpy SVD).
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((6, 40)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])[:, None]
+    directions, eigenvalues = jacobian_directions(lambda z: z @ a, 6, n_components=3, samples=2)
+    u, singular, _ = np.linalg.svd(a, full_matrices=False)
+    np.testing.assert_allclose(eigenvalues, singular[:3] ** 2, rtol=1e-4)
+    np.testing.assert_allclose(np.abs(directions @ u[:, :3]), np.eye(3), atol=1e-4)
+    assert np.all(directions[np.arange(3), np.argmax(np.abs(directions), axis=1)] > 0)
+
+
+@pytest.fixture(scope="module")
+def vae():
+    return kerasgen.VAE(latent_dim=12, image_size=16, seed=0)
+
+
+@pytest.fixture(scope="module")
+def cgan():
+    return kerasgen.ConditionalGAN(attributes=ATTRIBUTES, latent_dim=12, image_size=16, seed=0)
+
+
+def _faces(n=128):
+    return synthetic_faces(n=n, image_size=16, batch_size=64)
+
+
+@pytest.mark.backend
+def test_vae_sliders_are_principal_components_and_round_trip(vae):
+    explorer = Explorer(vae, data=_faces(), n_components=4, max_images=128)
+    pca = latent_pca(vae, _faces(), 4, 128)
+    np.testing.assert_allclose(explorer.directions, pca.components, atol=1e-6)
+    np.testing.assert_allclose(explorer.directions @ explorer.directions.T, np.eye(4), atol=1e-5)
+    assert "principal components" in explorer.info()["method"]
+    z0 = explorer.base_latent(5)
+    own = explorer.coords(z0)
+    # The seed's own coordinates give back its latent; its face is `generate(seed=5)`.
+    np.testing.assert_allclose(explorer.latent(5, own), z0, atol=1e-5)
+    np.testing.assert_allclose(explorer.image(5), vae.generate(1, seed=5)[0], atol=1e-6)
+    # Moving slider 2 by 1.5 moves the latent by 1.5 along component 2 only.
+    moved = own.copy()
+    moved[2] += 1.5
+    np.testing.assert_allclose(explorer.latent(5, moved) - z0, 1.5 * explorer.directions[2],
+                               atol=1e-5)
+    np.testing.assert_allclose(explorer.coords(explorer.latent(5, moved)), moved, atol=1e-5)
+    assert np.abs(explorer.image(5, moved) - explorer.image(5, own)).max() > 1e-4
+
+
+@pytest.mark.backend
+def test_conditional_gan_toggles_regenerate_and_refine(cgan):
+    explorer = Explorer(cgan, n_components=3)
+    assert "Jacobian" in explorer.info()["method"]
+    assert explorer.info()["attributes"] == ATTRIBUTES
+    assert explorer.info()["modes"] == ["regenerate", "refine"]
+    state = explorer.state(7)
+    own = cgan.attribute_matrix(None, n=1, seed=7)[0]
+    assert state["attributes"] == {n: int(v) for n, v in zip(ATTRIBUTES, own)}
+    np.testing.assert_allclose(explorer.image(7), cgan.generate(1, seed=7)[0], atol=1e-6)
+    flipped = {"Smiling": 1 - state["attributes"]["Smiling"]}
+    wanted = cgan.attribute_vector(flipped, base=own)
+    regenerated = explorer.image(7, attributes=flipped)
+    np.testing.assert_allclose(
+        regenerated, cgan.generate(latents=explorer.base_latent(7)[None], attributes=wanted[None])[0],
+        atol=1e-6)
+    refined = explorer.image(7, attributes=flipped, mode="refine")
+    np.testing.assert_allclose(refined, cgan.refine(cgan.generate(1, seed=7), wanted[None])[0],
+                               atol=1e-5)
+    with pytest.raises(AttributeNameError, match="unknown attribute 'Beard'"):
+        explorer.image(7, attributes={"Beard": 1})
+    with pytest.raises(DataError, match="mode must be one of"):
+        explorer.image(7, mode="morph")
+
+
+def test_out_of_range_values_are_refused_clearly(vae):
+    explorer = Explorer(vae, n_components=3)  # no data: Jacobian directions for a VAE too
+    assert "Jacobian" in explorer.method
+    with pytest.raises(DataError, match=r"finite numbers in \[-3, 3\]"):
+        explorer.image(0, [0.0, SLIDER_RANGE + 0.5, 0.0])
+    with pytest.raises(DataError, match="finite"):
+        explorer.image(0, [0.0, float("nan"), 0.0])
+    with pytest.raises(DataError, match="expected 3 slider values; received 2"):
+        explorer.image(0, [0.0, 0.0])
+    with pytest.raises(DataError, match="seed must be an integer"):
+        explorer.image(-4)
+    with pytest.raises(DataError, match="not conditioned on attributes"):
+        explorer.image(0, attributes={"Male": 1})
+
+
+# ---- the HTTP API ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def server(cgan):
+    server = ExplorerServer(Explorer(cgan, n_components=3), port=0)
+    start_in_thread(server)
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+def _get(server, path):
+    with urllib.request.urlopen(server.url + path, timeout=30) as response:
+        return response.status, response.headers["Content-Type"], response.read()
+
+
+def _error(server, path):
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        _get(server, path)
+    return caught.value.code, json.loads(caught.value.read())["error"]
+
+
+def test_server_serves_the_page_info_state_and_png(server):
+    from PIL import Image
+    import io
+
+    status, kind, page = _get(server, "")
+    assert status == 200 and kind.startswith("text/html") and b"kerasgen explorer" in page
+    info = json.loads(_get(server, "api/info")[2])
+    assert info["model"] == "ConditionalGAN" and len(info["components"]) == 3
+    state = json.loads(_get(server, "api/state?seed=3")[2])
+    assert set(state["attributes"]) == set(ATTRIBUTES) and len(state["coords"]) == 3
+    status, kind, png = _get(server, "api/image?seed=3")
+    assert kind == "image/png"
+    image = np.asarray(Image.open(io.BytesIO(png)))
+    expected = np.round(server.explorer.image(3) * 255)
+    assert image.shape == (16, 16, 3)
+    np.testing.assert_allclose(image, expected, atol=1)
+    coords = ",".join(str(c) for c in state["coords"])
+    moved = ",".join(str(c + (2.0 if i == 0 else 0.0) if abs(c) < 1 else -c)
+                     for i, c in enumerate(state["coords"]))
+    assert _get(server, f"api/image?seed=3&c={moved}")[2] != _get(server, f"api/image?seed=3&c={coords}")[2]
+    assert _get(server, "api/image?seed=3&a=Male:1,Smiling:0&mode=refine")[0] == 200
+
+
+@pytest.mark.parametrize("path, status, message", [
+    ("api/image?seed=3&c=0,9,0", 400, "finite numbers in [-3, 3]"),
+    ("api/image?seed=3&c=0,abc,0", 400, "comma-separated numbers"),
+    ("api/image?seed=3&c=0,0", 400, "expected 3 slider values"),
+    ("api/image?seed=-2", 400, "seed must be an integer in [0, 2^31)"),
+    ("api/image?seed=two", 400, "seed must be an integer"),
+    ("api/image?seed=3&a=Beard:1", 400, "unknown attribute 'Beard'"),
+    ("api/image?seed=3&a=Male:yes", 400, "attribute values are 0 or 1"),
+    ("api/image?seed=3&mode=morph", 400, "mode must be one of"),
+    ("api/nothing", 404, "no such page"),
+])
+def test_bad_requests_get_a_clear_error_and_the_server_keeps_serving(server, path, status,
+                                                                      message):
+    code, error = _error(server, path)
+    assert code == status and message in error
+    assert _get(server, "api/image?seed=1")[0] == 200
+
+
+def test_a_port_in_use_is_named(cgan, server):
+    with pytest.raises(DataError, match=f"port {server.server_address[1]} on 127.0.0.1 is in use"):
+        ExplorerServer(server.explorer, port=server.server_address[1])
+
+
+def test_the_command_line_names_a_bad_model_file_and_a_busy_port(tmp_path, cgan, capsys):
+    from kerasgen import cli
+
+    not_a_model = tmp_path / "notes.keras"
+    not_a_model.write_text("not a model")
+    assert cli.main(["explore", str(not_a_model)]) == 2
+    assert "could not be loaded as a Keras model" in capsys.readouterr().err
+    assert cli.main(["explore", str(tmp_path / "missing.keras")]) == 2
+    assert "no model file at" in capsys.readouterr().err
+
+    path = tmp_path / "cgan.keras"
+    cgan.save(path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert cli.main(["explore", str(path), "--port", str(port), "--components", "2"]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in err and "--port 0" in err
