@@ -27,7 +27,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from throughput import machine  # noqa: E402
+from throughput import LATENT_DIM, MATMUL_SIZE, WIDTH  # noqa: E402
 from throughput import run_worker  # noqa: E402
+from throughput import train_flops_per_image  # noqa: E402
 from throughput import versions  # noqa: E402
 
 NUM_BATCHES = 8
@@ -409,11 +411,35 @@ def main(argv=None):
               f"{ratio:>7}{row['peak_rss_mb']:>13.0f}")
     print("ratio = kerasgen fit img/s / textbook loop img/s on the same backend (TensorFlow: "
           "tf.GradientTape loop; PyTorch: torch.nn loop).")
+
+    # DCGAN's FLOP rate against the machine's fp32 matmul through the same backend.
+    matmul = {}
+    if "dcgan" in models:
+        flops = train_flops_per_image(args.image_size)
+        assert (LATENT_DIM, WIDTH) == (100, 64)  # the DCGAN built above
+        print(f"\nDCGAN {args.image_size} px: {flops / 1e9:.3f} GFLOP per image per training "
+              f"step (throughput.py's count); fp32 {MATMUL_SIZE}^2 matmul on each backend:")
+        for backend in backends:
+            matmul[backend] = run_worker(
+                os.path.join(os.path.dirname(os.path.abspath(__file__)), "throughput.py"),
+                ["--worker", "matmul", "--backend", backend], backend, args.timeout)
+            mine = next((r for r in rows if r["model"] == "dcgan" and r["backend"] == backend
+                         and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
+            peak = matmul[backend].get("gflop_per_s")
+            if mine is None or peak is None:
+                print(f"  {backend:<11} n/a ({matmul[backend].get('error', 'no DCGAN row')})")
+                continue
+            mine["gflop_per_s"] = mine["img_per_s"] * flops / 1e9
+            mine["fraction_of_matmul"] = mine["gflop_per_s"] / peak
+            print(f"  {backend:<11} matmul {peak:8.1f} GFLOP/s; DCGAN fit "
+                  f"{mine['gflop_per_s']:7.1f} GFLOP/s = {100 * mine['fraction_of_matmul']:.0f}% "
+                  "(target >= 50%)")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "versions": versions(),
                        "config": {"image_size": args.image_size, "batch_size": args.batch_size,
                                   "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS},
+                       "matmul_gflop_per_s": {b: m.get("gflop_per_s") for b, m in matmul.items()},
                        "rows": rows}, f, indent=2)
         print(f"Wrote {args.json}")
 

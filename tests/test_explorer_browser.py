@@ -47,7 +47,7 @@ def browser():
     options.binary_location = CHROMIUM
     for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--window-size=1100,560"):
+                 "--disable-component-update", "--disable-sync", "--window-size=1150,640"):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
@@ -97,6 +97,7 @@ def _screenshot(driver, tmp_path, name):
     folder = os.environ.get("KERASGEN_SCREENSHOTS") or str(tmp_path)
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, name)
+    driver.execute_script("window.scrollTo(0, 0); document.activeElement.blur();")
     assert driver.save_screenshot(path)
     assert os.path.getsize(path) > 10_000
     return path
@@ -170,12 +171,12 @@ def test_conditional_gan_page_toggles_attributes_and_refines(browser, tmp_path):
         assert toggled != first
         assert f"Smiling%3A{int(not was)}" in browser.execute_script(
             "return document.body.dataset.image")
+        _screenshot(browser, tmp_path, "explorer_cgan.png")
         browser.find_element(By.ID, "mode-refine").click()
         count = _wait_for_render(browser, count)
         _wait_until_settled(browser)
         assert "mode=refine" in browser.execute_script("return document.body.dataset.image")
         assert _pixels(browser) != toggled
-        _screenshot(browser, tmp_path, "explorer_cgan.png")
         # A bad value reaches the server: the page shows its message and keeps working.
         browser.execute_script("state.coords[0] = 99; state.touched = true; render();")
         from selenium.webdriver.support.ui import WebDriverWait
