@@ -8,15 +8,22 @@ from kerasgen import nets
 from kerasgen.nets.conv import Conv2D, Conv2DTranspose
 
 
+CONV_CASES = [("same", 2, False), ("same", 2, True), ("valid", 2, True), ("same", 1, True),
+              ("valid", 3, False), ("valid", 5, True)]
+
+
 @pytest.mark.backend
-@pytest.mark.parametrize("padding,strides,use_bias", [("same", 2, False), ("same", 2, True),
-                                                      ("valid", 2, True), ("same", 1, True),
-                                                      ("valid", 3, False), ("valid", 5, True)])
-def test_conv_transpose_layer_equals_keras_layer(padding, strides, use_bias):
+@pytest.mark.parametrize("ours_class, keras_class", [(Conv2DTranspose, "Conv2DTranspose"),
+                                                     (Conv2D, "Conv2D")])
+@pytest.mark.parametrize("padding,strides,use_bias", CONV_CASES)
+@pytest.mark.parametrize("size", [(6, 7), (9, 8)])
+def test_conv_layers_equal_keras_layers(ours_class, keras_class, padding, strides, use_bias, size):
+    """kerasgen's Conv2D / Conv2DTranspose (their own backend convolutions on JAX and PyTorch)
+    compute what Keras' layers compute, for the DCGAN case and the cases they hand to Keras."""
     kwargs = dict(filters=5, kernel_size=4, strides=strides, padding=padding, use_bias=use_bias,
                   bias_initializer="random_normal")
-    ours, theirs = Conv2DTranspose(**kwargs), keras.layers.Conv2DTranspose(**kwargs)
-    x = np.random.default_rng(0).standard_normal((2, 6, 7, 3)).astype("float32")
+    ours, theirs = ours_class(**kwargs), getattr(keras.layers, keras_class)(**kwargs)
+    x = np.random.default_rng(0).standard_normal((2, *size, 3)).astype("float32")
     ours.build(x.shape)
     theirs.build(x.shape)
     theirs.set_weights(ours.get_weights())
@@ -24,22 +31,6 @@ def test_conv_transpose_layer_equals_keras_layer(padding, strides, use_bias):
     actual = keras.ops.convert_to_numpy(ours(x))
     assert actual.shape == expected.shape == (2, *ours.compute_output_shape(x.shape)[1:3], 5)
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
-
-
-@pytest.mark.backend
-@pytest.mark.parametrize("padding,strides,use_bias", [("same", 2, False), ("same", 2, True),
-                                                      ("valid", 2, True), ("same", 1, True),
-                                                      ("valid", 3, False)])
-def test_conv_layer_equals_keras_layer(padding, strides, use_bias):
-    kwargs = dict(filters=5, kernel_size=4, strides=strides, padding=padding, use_bias=use_bias,
-                  bias_initializer="random_normal")
-    ours, theirs = Conv2D(**kwargs), keras.layers.Conv2D(**kwargs)
-    x = np.random.default_rng(0).standard_normal((2, 9, 8, 3)).astype("float32")
-    ours.build(x.shape)
-    theirs.build(x.shape)
-    theirs.set_weights(ours.get_weights())
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)),
-                               keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.backend

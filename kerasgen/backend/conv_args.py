@@ -23,6 +23,34 @@ def pair(value, name):
     return value
 
 
+def supported(check, x_shape, kernel_shape, *args):
+    """True if `check(x_shape, kernel_shape, *args)` accepts the arguments (no
+    `UnsupportedConvTranspose`): the `is_supported` of each backend's own convolution."""
+    try:
+        check(tuple(x_shape), tuple(kernel_shape), *args)
+    except UnsupportedConvTranspose:
+        return False
+    return True
+
+
+def _check_layout(op, x_shape, kernel_shape, kernel_layout, data_format, dilation_rate):
+    """The checks `conv` and `conv_transpose` share: 2D NHWC, dilation 1."""
+    if len(x_shape) != 4 or len(kernel_shape) != 4:
+        raise UnsupportedConvTranspose(
+            f"{op} supports 2D inputs (batch, height, width, channels) and kernels "
+            f"{kernel_layout}; received input shape {tuple(x_shape)} and kernel shape "
+            f"{tuple(kernel_shape)}."
+        )
+    if data_format not in (None, "channels_last"):
+        raise UnsupportedConvTranspose(
+            f"{op} supports data_format='channels_last' only; received {data_format!r}."
+        )
+    if pair(dilation_rate, "dilation_rate") != (1, 1):
+        raise UnsupportedConvTranspose(
+            f"{op} supports dilation_rate=1 only; received {dilation_rate!r}."
+        )
+
+
 def keras_padding(kernel_size, stride, padding):
     """The `lax.conv_transpose` padding `(lo, hi)` that Keras uses along one axis (dilation 1,
     no output_padding), as `keras.src.backend.common.backend_utils` computes it."""
@@ -38,23 +66,11 @@ def keras_padding(kernel_size, stride, padding):
 def check_conv_transpose(x_shape, kernel_shape, strides, padding, output_padding, data_format,
                          dilation_rate):
     """Validates the arguments; returns (strides, lax padding, adjoint padding)."""
-    if len(x_shape) != 4 or len(kernel_shape) != 4:
-        raise UnsupportedConvTranspose(
-            "conv_transpose supports 2D inputs (batch, height, width, channels) and kernels "
-            f"(kh, kw, out_channels, in_channels); received input shape {tuple(x_shape)} and "
-            f"kernel shape {tuple(kernel_shape)}."
-        )
-    if data_format not in (None, "channels_last"):
-        raise UnsupportedConvTranspose(
-            f"conv_transpose supports data_format='channels_last' only; received {data_format!r}."
-        )
+    _check_layout("conv_transpose", x_shape, kernel_shape, "(kh, kw, out_channels, in_channels)",
+                  data_format, dilation_rate)
     if output_padding is not None:
         raise UnsupportedConvTranspose(
             f"conv_transpose supports output_padding=None only; received {output_padding!r}."
-        )
-    if pair(dilation_rate, "dilation_rate") != (1, 1):
-        raise UnsupportedConvTranspose(
-            f"conv_transpose supports dilation_rate=1 only; received {dilation_rate!r}."
         )
     if x_shape[-1] != kernel_shape[-1]:
         raise ValueError(
@@ -98,20 +114,8 @@ def conv_pads(x_shape, kernel_shape, strides, padding):
 
 def check_conv(x_shape, kernel_shape, strides, padding, data_format, dilation_rate):
     """Validates `conv`'s arguments; returns (strides, pads, the adjoint's lax padding)."""
-    if len(x_shape) != 4 or len(kernel_shape) != 4:
-        raise UnsupportedConvTranspose(
-            "conv supports 2D inputs (batch, height, width, channels) and kernels "
-            f"(kh, kw, in_channels, out_channels); received input shape {tuple(x_shape)} and "
-            f"kernel shape {tuple(kernel_shape)}."
-        )
-    if data_format not in (None, "channels_last"):
-        raise UnsupportedConvTranspose(
-            f"conv supports data_format='channels_last' only; received {data_format!r}."
-        )
-    if pair(dilation_rate, "dilation_rate") != (1, 1):
-        raise UnsupportedConvTranspose(
-            f"conv supports dilation_rate=1 only; received {dilation_rate!r}."
-        )
+    _check_layout("conv", x_shape, kernel_shape, "(kh, kw, in_channels, out_channels)",
+                  data_format, dilation_rate)
     if x_shape[-1] != kernel_shape[-2]:  # grouped convolutions included
         raise UnsupportedConvTranspose(
             f"conv supports groups=1 only: the input has {x_shape[-1]} channels and the kernel "

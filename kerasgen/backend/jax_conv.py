@@ -41,9 +41,13 @@ import jax
 import keras
 from jax import lax
 
-from kerasgen.backend.conv_args import UnsupportedConvTranspose  # noqa: F401 (re-exported)
+from kerasgen.backend.conv_args import UnsupportedConvTranspose
 from kerasgen.backend.conv_args import check_conv as _check_conv
 from kerasgen.backend.conv_args import check_conv_transpose as _check
+from kerasgen.backend.conv_args import supported
+
+__all__ = ["UnsupportedConvTranspose", "conv", "conv_transpose", "is_conv_supported",
+           "is_supported"]
 
 # NHWC images, kernels as Keras stores a Conv2DTranspose kernel: (kh, kw, out, in). Read as
 # HWIO, that is exactly the kernel of the adjoint convolution (out channels -> in channels).
@@ -53,12 +57,8 @@ _DIMENSION_NUMBERS = ("NHWC", "HWIO", "NHWC")
 def is_supported(x_shape, kernel_shape, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1):
     """True if `conv_transpose` accepts these arguments (else call `keras.ops.conv_transpose`)."""
-    try:
-        _check(tuple(x_shape), tuple(kernel_shape), strides, padding, output_padding,
-               data_format, dilation_rate)
-    except UnsupportedConvTranspose:
-        return False
-    return True
+    return supported(_check, x_shape, kernel_shape, strides, padding, output_padding,
+                     data_format, dilation_rate)
 
 
 def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
@@ -128,12 +128,8 @@ _conv_transpose.defvjp(_forward, _backward)
 def is_conv_supported(x_shape, kernel_shape, strides=1, padding="valid", data_format=None,
                       dilation_rate=1):
     """True if `conv` accepts these arguments (else call `keras.ops.conv`)."""
-    try:
-        _check_conv(tuple(x_shape), tuple(kernel_shape), strides, padding, data_format,
-                    dilation_rate)
-    except UnsupportedConvTranspose:
-        return False
-    return True
+    return supported(_check_conv, x_shape, kernel_shape, strides, padding, data_format,
+                     dilation_rate)
 
 
 def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):

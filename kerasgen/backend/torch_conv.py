@@ -24,6 +24,7 @@ import keras
 from torch.nn import functional as F
 
 from kerasgen.backend.conv_args import UnsupportedConvTranspose, check_conv, check_conv_transpose
+from kerasgen.backend.conv_args import supported
 
 
 def _torch_conv_padding(x_shape, kernel_shape, strides, padding, data_format, dilation_rate):
@@ -57,22 +58,14 @@ def _torch_conv_transpose_padding(x_shape, kernel_shape, strides, padding, outpu
 
 def is_conv_supported(x_shape, kernel_shape, strides=1, padding="valid", data_format=None,
                       dilation_rate=1):
-    try:
-        _torch_conv_padding(tuple(x_shape), tuple(kernel_shape), strides, padding, data_format,
-                            dilation_rate)
-    except UnsupportedConvTranspose:
-        return False
-    return True
+    return supported(_torch_conv_padding, x_shape, kernel_shape, strides, padding, data_format,
+                     dilation_rate)
 
 
 def is_supported(x_shape, kernel_shape, strides=1, padding="valid", output_padding=None,
                  data_format=None, dilation_rate=1):
-    try:
-        _torch_conv_transpose_padding(tuple(x_shape), tuple(kernel_shape), strides, padding,
-                                      output_padding, data_format, dilation_rate)
-    except UnsupportedConvTranspose:
-        return False
-    return True
+    return supported(_torch_conv_transpose_padding, x_shape, kernel_shape, strides, padding,
+                     output_padding, data_format, dilation_rate)
 
 
 def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
