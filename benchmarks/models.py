@@ -10,9 +10,14 @@ For each model, rows (each in its own subprocess, on the same fixed random uint8
   and sizes are identical) trained by a plain `tf.GradientTape` step in `tf.function`, written
   as the Keras examples write it (DCGAN and WGAN-GP "overriding train_step", the VAE example;
   the VAE-GAN with one tape per network), with the same losses, optimizers and number of
-  updates per step.
+  updates per step;
+- a textbook PyTorch loop: the same architectures in `torch.nn` + `torch.optim`
+  (`benchmarks/torch_textbook.py`);
+- a textbook JAX step: the model's own networks in one `jax.jit` step with `stateless_call`,
+  `jax.value_and_grad` per phase and the optimizers' `stateless_apply`
+  (`benchmarks/jax_textbook.py`).
 
-Ratio = kerasgen img/s / textbook img/s on TensorFlow (> 1: kerasgen is faster). Timing as in
+Ratio = kerasgen img/s / textbook img/s on the same backend (> 1: kerasgen is faster). Timing as in
 `throughput.py`: warm-up steps first (compilation), then `--steps` timed steps ending in a sync.
 `throughput.py` has DCGAN's JAX and PyTorch textbook loops as well.
 """
@@ -306,6 +311,17 @@ def run_torch_textbook(args, batches):
     return time_steps(step, tensors, args.steps)
 
 
+def run_jax_textbook(args, batches):
+    """The same networks in a plain `jax.jit` step (benchmarks/jax_textbook.py)."""
+    import jax.numpy as jnp
+    from jax_textbook import make_step
+
+    step = make_step(args.model, build(args.model, args.image_size), args.batch_size)
+    arrays = [tuple(jnp.asarray(x) for x in b) if isinstance(b, tuple) else jnp.asarray(b)
+              for b in batches]
+    return time_steps(step, arrays, args.steps)
+
+
 def time_steps(step, batches, timed):
     """`(warm-up seconds, seconds of `timed` steps)` of a textbook step; reading its losses
     back as Python floats ends each measurement with a sync."""
@@ -324,7 +340,8 @@ def time_steps(step, batches, timed):
     return warmup, time.perf_counter() - start
 
 
-RUNS = {"kerasgen": run_kerasgen, "textbook": run_textbook, "textbook_torch": run_torch_textbook}
+RUNS = {"kerasgen": run_kerasgen, "textbook": run_textbook, "textbook_torch": run_torch_textbook,
+        "textbook_jax": run_jax_textbook}
 
 
 def worker(args):
@@ -356,7 +373,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--backends", default="tensorflow,jax,torch",
-                        help="backends for the kerasgen rows (the textbook loop is TensorFlow)")
+                        help="backends to time: kerasgen fit and that backend's textbook loop")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--steps", type=int, default=20, help="timed steps per row")
@@ -384,6 +401,8 @@ def main(argv=None):
             plan.append(("tensorflow", "textbook", "textbook tf.GradientTape loop"))
         if "torch" in backends:
             plan.append(("torch", "textbook_torch", "textbook torch.nn loop"))
+        if "jax" in backends:
+            plan.append(("jax", "textbook_jax", "textbook jax.jit step"))
         for backend, key, label in plan:
             result = run_row(args, model, backend, key)
             result.update(model=model, backend=backend, implementation=key, label=label)
@@ -391,7 +410,8 @@ def main(argv=None):
             status = (f"{result['img_per_s']:.1f} img/s" if "img_per_s" in result
                       else result["error"])
             print(f"  {model:<9} {backend:<11} {label}: {status}", flush=True)
-        for backend, key in (("tensorflow", "textbook"), ("torch", "textbook_torch")):
+        for backend, key in (("tensorflow", "textbook"), ("torch", "textbook_torch"),
+                             ("jax", "textbook_jax")):
             mine = next((r for r in rows if r["model"] == model and r["backend"] == backend
                          and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
             book = next((r for r in rows if r["model"] == model
@@ -410,7 +430,7 @@ def main(argv=None):
         print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}{row['img_per_s']:>8.1f}"
               f"{ratio:>7}{row['peak_rss_mb']:>13.0f}")
     print("ratio = kerasgen fit img/s / textbook loop img/s on the same backend (TensorFlow: "
-          "tf.GradientTape loop; PyTorch: torch.nn loop).")
+          "tf.GradientTape loop; PyTorch: torch.nn loop; JAX: jax.jit step).")
 
     # DCGAN's FLOP rate against the machine's fp32 matmul through the same backend.
     matmul = {}
