@@ -50,3 +50,43 @@ def _fresh_keras_state():
 def _private_feature_cache(tmp_path, monkeypatch):
     """Real-data features cached by `kerasgen eval` go to the test's folder, not ~/.cache."""
     monkeypatch.setenv("KERASGEN_CACHE", str(tmp_path / "kerasgen-cache"))
+
+
+class _FreshPython:
+    """`tests/helpers/fresh_python.py` as a fixture: `fresh_python(script)` runs `script` in
+    the separate process and returns an object with `returncode`, `stdout` and `stderr`, as
+    `subprocess.run(..., capture_output=True, text=True)` would."""
+
+    def __init__(self):
+        import subprocess
+        import sys
+
+        helper = os.path.join(os.path.dirname(__file__), "helpers", "fresh_python.py")
+        self.process = subprocess.Popen(
+            [sys.executable, helper], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            text=True, env={**os.environ, "KERAS_BACKEND": keras.backend.backend()},
+        )
+
+    def __call__(self, script):
+        import json
+        import types
+
+        self.process.stdin.write(json.dumps({"script": script}) + "\n")
+        self.process.stdin.flush()
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the fresh Python process exited ({self.process.poll()})")
+        return types.SimpleNamespace(**json.loads(line))
+
+    def close(self):
+        self.process.stdin.close()
+        self.process.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
+def fresh_python():
+    """Runs scripts in one separate Python process for the whole session (see
+    tests/helpers/fresh_python.py): the saved-model-reloads tests' "fresh process"."""
+    runner = _FreshPython()
+    yield runner
+    runner.close()

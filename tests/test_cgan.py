@@ -1,12 +1,8 @@
 """ConditionalGAN (seed 003): its losses against hand computations, the mismatch sampler, the
 training step on every backend, the attribute API and saving."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
-import keras
 import numpy as np
 import pytest
 from keras import ops
@@ -284,7 +280,7 @@ def test_get_config_round_trip():
 
 
 @pytest.mark.backend
-def test_saved_model_generates_and_refines_the_same_in_a_fresh_process(tmp_path):
+def test_saved_model_generates_and_refines_the_same_in_a_fresh_process(tmp_path, fresh_python):
     model = tiny()
     model.compile()
     model.fit(images(32), labels(32), batch_size=16, epochs=1, verbose=0)
@@ -308,10 +304,7 @@ def test_saved_model_generates_and_refines_the_same_in_a_fresh_process(tmp_path)
         print(type(model).__name__, ",".join(model.attributes), *its)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300,
-    )
+    result = fresh_python(script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-5:] == ["ConditionalGAN", "Male,Smiling,Eyeglasses", "2", "2", "2"]
     np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), expected_g)

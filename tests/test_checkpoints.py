@@ -1,8 +1,5 @@
 """Saving, reloading in a fresh process, resuming a killed run, stopping a diverged one."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -28,7 +25,7 @@ def iterations(model):
     return {name: int(opt.iterations.numpy()) for name, opt in model.optimizer.items()}
 
 
-def test_saved_model_generates_the_same_images_in_a_fresh_process(tmp_path):
+def test_saved_model_generates_the_same_images_in_a_fresh_process(tmp_path, fresh_python):
     model = tiny()
     model.compile(generator_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
     model.fit(images(), batch_size=16, epochs=1, verbose=0)
@@ -46,10 +43,7 @@ def test_saved_model_generates_the_same_images_in_a_fresh_process(tmp_path):
         print(type(model).__name__, model.label_smoothing, it["generator"], it["discriminator"], lr)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300,
-    )
+    result = fresh_python(script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-6:] == ["DCGAN", "(0.7,", "1.2)", "2", "2", "0.0010000000474974513"]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), expected)

@@ -200,11 +200,8 @@ def _conv_reference(x, w, strides, padding):
     "size, kernel, strides, padding",
     [
         (16, (4, 4), 2, "same"),    # every convolution of the DCGAN/WGAN-GP critics
-        (8, (4, 4), 2, "same"),
         ((6, 8), (4, 4), 2, "same"),
-        (7, (3, 3), 1, "same"),
         (7, (3, 3), 2, "same"),
-        (8, (2, 2), 2, "valid"),
         (7, (3, 3), 2, "valid"),
         ((9, 7), (3, 5), (2, 1), "same"),
     ],

@@ -13,11 +13,10 @@ CONV_CASES = [("same", 2, False), ("same", 2, True), ("valid", 2, True), ("same"
 
 
 @pytest.mark.backend
-@pytest.mark.parametrize("ours_class, keras_class", [(Conv2DTranspose, "Conv2DTranspose"),
-                                                     (Conv2D, "Conv2D")])
+@pytest.mark.parametrize("ours_class, keras_class, size", [
+    (Conv2DTranspose, "Conv2DTranspose", (6, 7)), (Conv2D, "Conv2D", (9, 8))])
 @pytest.mark.parametrize("padding,strides,use_bias", CONV_CASES)
-@pytest.mark.parametrize("size", [(6, 7), (9, 8)])
-def test_conv_layers_equal_keras_layers(ours_class, keras_class, padding, strides, use_bias, size):
+def test_conv_layers_equal_keras_layers(ours_class, keras_class, size, padding, strides, use_bias):
     """kerasgen's Conv2D / Conv2DTranspose (their own backend convolutions on JAX and PyTorch)
     compute what Keras' layers compute, for the DCGAN case and the cases they hand to Keras."""
     kwargs = dict(filters=5, kernel_size=4, strides=strides, padding=padding, use_bias=use_bias,

@@ -2,9 +2,6 @@
 bad input and `.keras` files reloaded in a fresh process."""
 
 import math
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -254,7 +251,8 @@ def test_gans_say_they_have_no_held_out_loss():
         model.evaluate(faces(8), verbose=0)
 
 
-def test_saved_models_reconstruct_and_generate_the_same_in_a_fresh_process(trained, tmp_path):
+def test_saved_models_reconstruct_and_generate_the_same_in_a_fresh_process(trained, tmp_path,
+                                                                          fresh_python):
     test, runs = trained
     np.save(tmp_path / "test.npy", test)
     expected = {}
@@ -275,10 +273,7 @@ def test_saved_models_reconstruct_and_generate_the_same_in_a_fresh_process(train
             print(type(model).__name__, getattr(model, "kld_weight", None), model.reduction, steps)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300,
-    )
+    result = fresh_python(script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-8:] == ["Autoencoder", "None", "sum", "48", "VAE", "0.01", "sum", "48"]
     for key, (generated, reconstructed) in expected.items():

@@ -1,9 +1,6 @@
 """VAE-GAN: each network's loss against a hand computation, one training step on every backend,
 and a `.keras` file reloaded in a fresh process."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -120,7 +117,7 @@ def test_one_train_step_updates_all_three_networks():
         assert int(model.optimizer[name].iterations.numpy()) == 1
 
 
-def test_saved_model_reconstructs_and_generates_the_same_in_a_fresh_process(tmp_path):
+def test_saved_model_reconstructs_and_generates_the_same_in_a_fresh_process(tmp_path, fresh_python):
     model = tiny(reconstruction="feature", kld_weight=0.5, gan_weight=0.25)
     model.compile(decoder_optimizer=keras.optimizers.Adam(1e-3, beta_1=0.5))
     model.fit(faces(16, split="train"), batch_size=16, epochs=1, verbose=0)
@@ -141,10 +138,7 @@ def test_saved_model_reconstructs_and_generates_the_same_in_a_fresh_process(tmp_
         print(type(model).__name__, model.reconstruction, model.kld_weight, model.gan_weight, *steps, lr)
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300,
-    )
+    result = fresh_python(script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-8:] == [
         "VAEGAN", "feature", "0.5", "0.25", "1", "1", "1", "0.0010000000474974513"

@@ -1,8 +1,5 @@
 """WGAN-GP: the gradient penalty against closed forms, the losses, training, saving."""
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -113,7 +110,7 @@ def test_training_runs_n_critic_steps_and_the_critic_learns():
     assert logs["wasserstein"][-1] > 1.0, logs["wasserstein"]
 
 
-def test_saved_model_reloads_in_a_fresh_process(tmp_path):
+def test_saved_model_reloads_in_a_fresh_process(tmp_path, fresh_python):
     model = tiny(n_critic=2, gp_weight=5.0, critic_norm="none")
     model.compile()
     model.fit(synthetic_faces(n=32, image_size=16, batch_size=16), epochs=1, verbose=0)
@@ -130,10 +127,7 @@ def test_saved_model_reloads_in_a_fresh_process(tmp_path):
               it["critic"], it["generator"])
         """
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True,
-        env={**os.environ, "KERAS_BACKEND": keras.backend.backend()}, timeout=300,
-    )
+    result = fresh_python(script)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split()[-6:] == ["WGANGP", "2", "5.0", "none", "4", "2"]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), model.generate(5, seed=7))
