@@ -1,0 +1,53 @@
+"""`kerasgen.backend.torch_steps.fused_adam`: a Keras Adam updated by PyTorch's fused kernel
+computes Keras' own Adam, step by step, with Keras' features around the update."""
+
+import numpy as np
+import pytest
+import keras
+
+pytestmark = [pytest.mark.backend, pytest.mark.only_backend("torch")]
+
+if keras.backend.backend() == "torch":
+    import torch
+
+    from kerasgen.backend import torch_steps
+
+
+def _run(fused, steps=6, **kwargs):
+    rng = np.random.default_rng(0)
+    shapes = [(4, 4, 3, 8), (8,), (16, 5)]
+    variables = [keras.Variable(rng.standard_normal(s).astype("float32")) for s in shapes]
+    optimizer = keras.optimizers.Adam(**kwargs)
+    optimizer.build(variables)
+    assert torch_steps.fused_adam(optimizer) if fused else True
+    for _ in range(steps):
+        grads = [torch.tensor(rng.standard_normal(s).astype("float32") * 0.1) for s in shapes]
+        grads[1] = None if kwargs.get("with_none") else grads[1]
+        with torch.no_grad():
+            optimizer.apply(grads, variables)
+    states = [np.asarray(v.value.detach()) for v in variables]
+    states += [np.asarray(m.value) for m in optimizer._momentums + optimizer._velocities]
+    return states, int(optimizer.iterations.value)
+
+
+@pytest.mark.parametrize("kwargs", [
+    {},
+    {"learning_rate": 2e-4, "beta_1": 0.5},
+    {"learning_rate": 1e-2, "beta_1": 0.0, "beta_2": 0.9, "epsilon": 1e-2},
+    {"learning_rate": keras.optimizers.schedules.ExponentialDecay(1e-2, 2, 0.5)},
+    {"weight_decay": 0.1, "clipnorm": 0.05},
+])
+def test_fused_adam_computes_keras_adam(kwargs):
+    ours, our_steps = _run(True, **kwargs)
+    theirs, their_steps = _run(False, **kwargs)
+    assert our_steps == their_steps == 6
+    for a, b in zip(ours, theirs):  # float32 round-off of O(1) values over 6 steps
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(ours[0], _run(False, steps=0, **kwargs)[0][0])  # they moved
+
+
+def test_only_plain_keras_adam_is_fused():
+    assert not torch_steps.fused_adam(keras.optimizers.Adam(amsgrad=True))
+    assert not torch_steps.fused_adam(keras.optimizers.AdamW())
+    assert not torch_steps.fused_adam(keras.optimizers.SGD())
+    assert not torch_steps.fused_adam(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
