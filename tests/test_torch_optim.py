@@ -51,3 +51,4 @@ def test_only_plain_keras_adam_is_fused():
     assert not torch_steps.fused_adam(keras.optimizers.AdamW())
     assert not torch_steps.fused_adam(keras.optimizers.SGD())
     assert not torch_steps.fused_adam(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
+

@@ -6,6 +6,7 @@ the generator while the discriminator learns, and needs no `zero_grad`.
 """
 
 import math
+import types
 
 import keras
 import torch
@@ -52,22 +53,22 @@ def fused_adam(optimizer):
             or optimizer.amsgrad or not hasattr(torch, "_fused_adam_")):
         return False
 
-    def update(grads, variables, learning_rate):
+    def update(self, grads, variables, learning_rate):  # bound: a deep copy rebinds
         params = [v.value for v in variables]
-        index = optimizer._get_variable_index
-        m = [optimizer._momentums[index(v)].value for v in variables]
-        v = [optimizer._velocities[index(v)].value for v in variables]
-        step = float(optimizer.iterations.value.item()) + 1.0  # Keras' local_step
-        epsilon = optimizer.epsilon / math.sqrt(1.0 - optimizer.beta_2**step)
+        index = self._get_variable_index
+        m = [self._momentums[index(v)].value for v in variables]
+        v = [self._velocities[index(v)].value for v in variables]
+        step = float(self.iterations.value.item()) + 1.0  # Keras' local_step
+        epsilon = self.epsilon / math.sqrt(1.0 - self.beta_2**step)
         steps = [torch.full((), step, dtype=torch.float32, device=p.device) for p in params]
         torch._fused_adam_(
             params, [g.to(p.dtype) for g, p in zip(grads, params)], m, v, [], steps,
-            lr=float(keras.ops.convert_to_numpy(learning_rate)), beta1=optimizer.beta_1,
-            beta2=optimizer.beta_2, weight_decay=0.0, eps=epsilon, amsgrad=False,
+            lr=float(keras.ops.convert_to_numpy(learning_rate)), beta1=self.beta_1,
+            beta2=self.beta_2, weight_decay=0.0, eps=epsilon, amsgrad=False,
             maximize=False,
         )
 
-    optimizer._parallel_update_step = update
+    optimizer._parallel_update_step = types.MethodType(update, optimizer)
     optimizer._kerasgen_fused_adam = True
     return True
 
