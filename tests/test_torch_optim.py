@@ -22,6 +22,9 @@ def _run(fused, steps=6, **kwargs):
     assert torch_steps.fused_adam(optimizer) if fused else True
     for _ in range(steps):
         grads = [torch.tensor(rng.standard_normal(s).astype("float32") * 0.1) for s in shapes]
+        # As autograd returns it for a kernel used through a permuted view: not contiguous.
+        grads[0] = grads[0].permute(3, 2, 0, 1).contiguous().permute(2, 3, 1, 0)
+        assert not grads[0].is_contiguous()
         grads[1] = None if kwargs.get("with_none") else grads[1]
         with torch.no_grad():
             optimizer.apply(grads, variables)

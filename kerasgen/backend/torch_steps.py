@@ -58,11 +58,15 @@ def fused_adam(optimizer):
         index = self._get_variable_index
         m = [self._momentums[index(v)].value for v in variables]
         v = [self._velocities[index(v)].value for v in variables]
+        if not all(t.is_contiguous() for t in params + m + v):  # Keras makes them so; else
+            return type(self)._parallel_update_step(self, grads, variables, learning_rate)
         step = float(self.iterations.value.item()) + 1.0  # Keras' local_step
         epsilon = self.epsilon / math.sqrt(1.0 - self.beta_2**step)
         steps = [torch.full((), step, dtype=torch.float32, device=p.device) for p in params]
         torch._fused_adam_(
-            params, [g.to(p.dtype) for g, p in zip(grads, params)], m, v, [], steps,
+            # The kernel walks raw memory: gradients of permuted kernels (channels-last
+            # convolutions) must be laid out as their parameters are.
+            params, [g.to(p.dtype).contiguous() for g, p in zip(grads, params)], m, v, [], steps,
             lr=float(keras.ops.convert_to_numpy(learning_rate)), beta1=self.beta_1,
             beta2=self.beta_2, weight_decay=0.0, eps=epsilon, amsgrad=False,
             maximize=False,
