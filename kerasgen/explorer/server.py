@@ -24,8 +24,9 @@ from kerasgen.errors import DataError, KerasgenError
 PAGE = "page.html"
 
 
-def parse_image_query(query, explorer):
-    """The `Explorer.image` arguments from a parsed query string; DataError on bad values."""
+def parse_image_query(query):
+    """The `Explorer.image` arguments from a parsed query string; DataError on malformed values
+    (the explorer checks their ranges and the attribute names)."""
     seed = _one(query, "seed", "0")
     try:
         seed = int(seed)
@@ -43,11 +44,6 @@ def parse_image_query(query, explorer):
         if value not in ("0", "1"):
             raise DataError(f"attribute values are 0 or 1 (as Name:1); received {item!r}.")
         attributes[name] = int(value)
-    if attributes and explorer.attributes:
-        unknown = [n for n in attributes if n not in explorer.attributes]
-        if unknown:
-            raise DataError(f"unknown attribute {unknown[0]!r}; this model is conditioned on: "
-                            f"{', '.join(explorer.attributes)}.")
     return dict(seed=seed, coords=coords, attributes=attributes,
                 mode=_one(query, "mode", "regenerate"))
 
@@ -70,11 +66,11 @@ class Handler(BaseHTTPRequestHandler):
             if url.path == "/api/info":
                 return self._json(200, explorer.info())
             if url.path == "/api/state":
-                seed = parse_image_query(query, explorer)["seed"]
+                seed = parse_image_query(query)["seed"]
                 with self.server.lock:
                     return self._json(200, explorer.state(seed))
             if url.path == "/api/image":
-                arguments = parse_image_query(query, explorer)
+                arguments = parse_image_query(query)
                 with self.server.lock:
                     png = explorer.png(**arguments)
                 return self._send(200, "image/png", png)
