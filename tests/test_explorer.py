@@ -25,9 +25,12 @@ def test_jacobian_directions_of_a_linear_generator_are_its_singular_vectors():
     # eigenvalues its squared singular values, by hand (numpy SVD).
     rng = np.random.default_rng(0)
     a = rng.standard_normal((6, 40)) * np.array([5.0, 3.0, 2.0, 1.0, 0.5, 0.1])[:, None]
-    directions, eigenvalues = jacobian_directions(lambda z: z @ a, 6, n_components=3, samples=2)
+    directions, eigenvalues, shares = jacobian_directions(lambda z: z @ a, 6, n_components=3,
+                                                          samples=2)
     u, singular, _ = np.linalg.svd(a, full_matrices=False)
     np.testing.assert_allclose(eigenvalues, singular[:3] ** 2, rtol=1e-4)
+    # Shares of the whole: the top 3 of 6 squared singular values over the sum of all 6.
+    np.testing.assert_allclose(shares, singular[:3] ** 2 / np.sum(singular**2), rtol=1e-4)
     np.testing.assert_allclose(np.abs(directions @ u[:, :3]), np.eye(3), atol=1e-4)
     assert np.all(directions[np.arange(3), np.argmax(np.abs(directions), axis=1)] > 0)
 

@@ -43,9 +43,11 @@ def jacobian_directions(generate, latent_dim, n_components=8, samples=4, seed=0,
     `(n, latent_dim)` -> images), `z` from N(0, I), J by forward differences of `step`.
 
     Returns:
-        `(directions (k, latent_dim) unit rows, eigenvalues (k,))` by decreasing eigenvalue:
-        the mean squared change of the image (summed over pixels) per unit step along each
-        direction. Each direction's sign makes its largest entry positive (deterministic).
+        `(directions (k, latent_dim) unit rows, eigenvalues (k,), shares (k,))` by decreasing
+        eigenvalue: the mean squared change of the image (summed over pixels) per unit step
+        along each direction, and its share of the sum over *all* `latent_dim` directions (as
+        a PCA's explained-variance ratio). Each direction's sign makes its largest entry
+        positive (deterministic).
     """
     rng = np.random.default_rng(seed)
     gram = np.zeros((latent_dim, latent_dim))
@@ -61,7 +63,8 @@ def jacobian_directions(generate, latent_dim, n_components=8, samples=4, seed=0,
     directions = eigenvectors[:, order].T
     signs = np.sign(directions[np.arange(len(directions)),
                                np.argmax(np.abs(directions), axis=1)])
-    return (directions * signs[:, None]).astype("float32"), eigenvalues[order]
+    shares = eigenvalues[order] / max(eigenvalues.sum(), 1e-12)
+    return (directions * signs[:, None]).astype("float32"), eigenvalues[order], shares
 
 
 class Explorer:
@@ -97,10 +100,10 @@ class Explorer:
             # Conditional models: directions with every attribute off (they are the latent's).
             off = np.zeros(len(self.attributes), "float32") if self.attributes else None
             generate = lambda z: self._draw(z, None if off is None else np.tile(off, (len(z), 1)))
-            self.directions, eigenvalues = jacobian_directions(
+            self.directions, _, shares = jacobian_directions(
                 generate, self.latent_dim, n_components, jacobian_samples
             )
-            self.shares = (eigenvalues / max(eigenvalues.sum(), 1e-12)).astype("float32")
+            self.shares = shares.astype("float32")
             self.prefix = "J"
             self.method = ("generator Jacobian: top eigenvectors of E[J^T J] over "
                            f"{jacobian_samples} prior samples (finite differences)")
