@@ -27,7 +27,7 @@ def main(argv=None):
     import keras
 
     import kerasgen
-    from kerasgen.cli import load_kerasgen_model
+    from kerasgen.runs import load_kerasgen_model
     from kerasgen.data import synthetic_faces
     from kerasgen.explorer import Explorer, ExplorerServer, start_in_thread
 

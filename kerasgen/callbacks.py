@@ -6,8 +6,10 @@ for every trial.
 
 import copy
 import csv
+import json
 import math
 import os
+import shutil
 
 import keras
 import numpy as np
@@ -15,6 +17,8 @@ import numpy as np
 from kerasgen import images as image_io
 from kerasgen import latent
 from kerasgen.errors import TrainingDivergedError
+from kerasgen.files import atomic_path
+from kerasgen.files import write_json
 
 
 class ImageGrid(keras.callbacks.Callback):
@@ -133,7 +137,8 @@ class ImageGrid(keras.callbacks.Callback):
         if self.gif:
             # This run's epochs (and, when resumed, the earlier ones it continues), not stale
             # grids of a longer run that used the same directory before.
-            frames = [self.grid_path(e) for e in range(self._epoch + 1)]
+            last = (self.params or {}).get("epochs") or self._epoch + 1
+            frames = [self.grid_path(e) for e in range(last)]
             frames = [f for f in frames if os.path.exists(f)]
             if frames:
                 image_io.save_gif(frames, os.path.join(self.directory, "progress.gif"))
@@ -158,13 +163,11 @@ class ImageGrid(keras.callbacks.Callback):
 
     def _write_csv(self):
         names = list(dict.fromkeys(k for row in self._rows for k in row[2]))
-        tmp = self._csv_path() + ".tmp"
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(self._csv_path()) as temporary, open(temporary, "w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["epoch", "step", *names])
             for epoch, step, values in self._rows:
                 writer.writerow([epoch, step, *(f"{values.get(k, math.nan):.6g}" for k in names)])
-        os.replace(tmp, self._csv_path())
 
 
 class NaNGuard(keras.callbacks.Callback):
@@ -177,7 +180,9 @@ class NaNGuard(keras.callbacks.Callback):
 
     Args:
         monitor: names of the logs to check (default: every log whose name contains "loss").
-        checkpoint_hint: a sentence added to the error, e.g. where the last checkpoint is.
+        checkpoint_hint: a sentence added to the error, e.g. where the last checkpoint is; or
+            a function of the diverged epoch (0-based) that returns it, to describe what is on
+            disk at that moment.
     """
 
     def __init__(self, monitor=None, checkpoint_hint=None):
@@ -201,9 +206,93 @@ class NaNGuard(keras.callbacks.Callback):
                     f"{name} became {value} at epoch {self._epoch + 1}, batch {batch + 1}; "
                     "training stopped before anything else was saved."
                 )
-                if self.checkpoint_hint:
-                    message += " " + self.checkpoint_hint
+                hint = self.checkpoint_hint
+                hint = hint(self._epoch) if callable(hint) else hint
+                if hint:
+                    message += " " + hint
                 raise TrainingDivergedError(message)
+
+
+class SetLearningRates(keras.callbacks.Callback):
+    """Sets each optimizer's learning rate when training starts: put it after
+    `BackupAndRestore`, which restores the saved optimizers, so that a resumed run trains at
+    the rates asked for now, not the saved ones. Changes are printed.
+
+    Args:
+        rates: {optimizer name: learning rate} (names as in `model.optimizer`).
+    """
+
+    def __init__(self, rates, verbose=True):
+        super().__init__()
+        self.rates = dict(rates)
+        self.verbose = verbose
+
+    def on_train_begin(self, logs=None):
+        for name, rate in self.rates.items():
+            optimizer = self.model.optimizer[name]
+            before = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            if not math.isclose(before, rate, rel_tol=1e-6):
+                optimizer.learning_rate = rate
+                if self.verbose:
+                    print(f"kerasgen: {name} learning rate {before:.6g} -> {rate:.6g}", flush=True)
+
+
+class BackupAndRestore(keras.callbacks.BackupAndRestore):
+    """`keras.callbacks.BackupAndRestore` whose backup a kill cannot break.
+
+    Keras' writes `latest.weights.h5` in place, then `training_metadata.json`: a kill in between
+    leaves a truncated weights file, or weights of one epoch labelled with another. Here each
+    epoch's weights go to their own file (`epoch_0003.weights.h5`, written under a temporary
+    name and renamed), and only then does the metadata, itself replaced atomically, point at
+    them; older weights are removed after that. Whatever the moment of a kill, the metadata
+    names a whole weights file of the epoch it states.
+
+    `delete_checkpoint` defaults to False here: the owner of the run removes the backup once
+    the final model is safely on disk (`remove_backup`), not before.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False):
+        super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+
+    def restored_epoch(self):
+        """The number of finished epochs the backup holds (0: no backup)."""
+        metadata = self._metadata()
+        return metadata["epoch"] if metadata else 0
+
+    def _metadata(self):
+        if not os.path.exists(self._training_metadata_path):
+            return None
+        with open(self._training_metadata_path) as f:
+            return json.load(f)
+
+    def _load_model(self):
+        metadata = self._metadata()
+        if metadata is None:
+            return
+        if not self.model.built:
+            raise ValueError("BackupAndRestore needs a built model.")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+        self.model.load_weights(os.path.join(self.backup_dir, metadata["weights"]))
+        self.model._initial_epoch = metadata["epoch"]
+
+    def _save_model(self):
+        name = f"epoch_{self._current_epoch:04d}_batch_{self._last_batch_seen:06d}.weights.h5"
+        with atomic_path(os.path.join(self.backup_dir, name)) as temporary:
+            self.model.save_weights(temporary, overwrite=True)
+        write_json(self._training_metadata_path, {
+            "epoch": self._current_epoch, "batch": self._last_batch_seen, "weights": name})
+        for old in os.listdir(self.backup_dir):
+            if old.endswith(".weights.h5") and old != name:
+                os.remove(os.path.join(self.backup_dir, old))
+
+    def remove_backup(self):
+        if os.path.exists(self.backup_dir):
+            shutil.rmtree(self.backup_dir)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint:
+            self.remove_backup()
 
 
 def _due(callback, epoch):

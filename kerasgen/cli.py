@@ -21,34 +21,27 @@ import argparse
 import os
 import sys
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
-DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
+from kerasgen.runs import MODELS
+from kerasgen.runs import build_model
+from kerasgen.runs import data_options
+from kerasgen.runs import load_classifier
+from kerasgen.runs import load_data
+from kerasgen.runs import load_kerasgen_model
+from kerasgen.runs import names
+from kerasgen.runs import read_faces
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors raised as one-line `OptionError`s (printed by `main` as
+    `kerasgen: error: ...`, exit status 2) instead of a usage block."""
 
-def data_options(image_size=64, split="train"):
-    """The options that choose and shape the data, for a subcommand's `parents` (a fresh parser
-    each time: argparse shares parent actions, so defaults must not be changed afterwards)."""
-    data = argparse.ArgumentParser(add_help=False)
-    data.add_argument(
-        "--data", nargs="+", default=["synthetic"], metavar="SOURCE [PATH]",
-        help="synthetic (default, no download) | celeba PATH | celeba-tfds [DATA_DIR] | folder PATH",
-    )
-    data.add_argument("--image-size", type=int, default=image_size)
-    data.add_argument("--batch-size", type=int, default=64)
-    data.add_argument("--n-images", type=int, default=20_000, help="size of the synthetic data set")
-    data.add_argument("--crop", type=int, default=None, help="centre crop before resizing (CelebA default 160)")
-    data.add_argument("--flip", action="store_true", help="random horizontal flips")
-    data.add_argument("--color-jitter", type=float, default=None, metavar="S",
-                      help="random brightness, contrast and saturation, each by a factor in [1-S, 1+S]")
-    data.add_argument("--split", default=split,
-                      help=f"train | validation | test (synthetic, CelebA), all (CelebA folder); "
-                           f"default {split}")
-    data.add_argument("--seed", type=int, default=0)
-    return data
+    def error(self, message):
+        from kerasgen.errors import OptionError
+
+        raise OptionError(message)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kerasgen", description="Train generative image models with Keras 3."
     )
     parser.add_argument(
@@ -92,6 +85,9 @@ def _parser():
     cgan.add_argument("--classifier-every", type=int, default=1, metavar="N",
                       help="measure attribute accuracy every N epochs")
     train.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
+    train.add_argument("--overwrite", action="store_true",
+                       help="start over in --out, removing what an earlier run wrote there "
+                            "(without it, a rerun resumes, continues or does nothing)")
     train.add_argument("--grid-size", type=int, default=64, help="images per grid")
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
@@ -156,6 +152,7 @@ def _parser():
     classify.add_argument("--eval-split", default="validation")
     classify.add_argument("--eval-images", type=int, default=2000)
     classify.add_argument("--out", default="runs/classifier.keras")
+    classify.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
     pictures = commands.add_parser(
         "latent", parents=[data_options(image_size=None)],
@@ -209,10 +206,70 @@ def _fail(message):
     return 2
 
 
+def _option_checks():
+    """{option dest: (check, bounds)}, applied to every parsed option that has a value."""
+    from kerasgen.checks import check_int
+    from kerasgen.checks import check_number
+
+    count, weight = (check_int, {"minimum": 1}), (check_number, {"minimum": 0})
+    return {
+        "image_size": (check_int, {"minimum": 8}), "batch_size": count, "n_images": count,
+        "crop": count, "color_jitter": (check_number, {"minimum": 0, "maximum": 1}),
+        "seed": (check_int, {"minimum": 0, "maximum": 2**32 - 1}),
+        "epochs": count, "steps_per_epoch": count, "latent_dim": count, "width": count,
+        "learning_rate": (check_number, {"above": 0}), "instance_noise": weight,
+        "dropout": (check_number, {"minimum": 0, "maximum": 0.99}), "n_critic": count,
+        "gp_weight": weight, "kld_weight": weight, "reconstruction_weight": weight,
+        "gan_weight": weight, "mismatch_weight": weight, "classifier_every": count,
+        "grid_size": count, "max_images": count, "n": count,
+        "scale": (check_int, {"minimum": 1, "maximum": 64}),
+        "port": (check_int, {"minimum": 0, "maximum": 65535}), "components": count,
+        "rows": count, "eval_images": count,
+    }
+
+
+#: What each command writes: (option dest, the kind of path).
+OUTPUTS = {
+    "train": ("out", "folder"), "sample": ("out", "image"), "refine": ("out", "image"),
+    "latent": ("out", "image"), "preview": ("out", "image"), "classifier": ("out", ".keras"),
+    "eval": ("json", ".json"),
+}
+
+
+def check_options(args):
+    """Checks every option of a parsed command line before any work starts: numbers in range,
+    output paths that can be written. Raises `OptionError` naming the option."""
+    from kerasgen.checks import IMAGE_SUFFIXES
+    from kerasgen.checks import check_int
+    from kerasgen.checks import check_output_file
+    from kerasgen.checks import check_output_folder
+
+    if args.command == "eval":
+        check_int(args.n, "--n", minimum=2)  # FID's covariance needs two images
+    if args.command == "latent" and args.kind == "interpolate":
+        check_int(args.n, "--n", minimum=2)
+    for dest, (check, bounds) in _option_checks().items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            check(value, "--" + dest.replace("_", "-"), **bounds)
+    dest, kind = OUTPUTS.get(args.command, (None, None))
+    path = getattr(args, dest, None) if dest else None
+    if path is not None:
+        if kind == "folder":
+            check_output_folder(path, "--" + dest)
+        else:
+            check_output_file(path, "--" + dest, IMAGE_SUFFIXES if kind == "image" else (kind,))
+    return args
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
-    parser = _parser()
-    args = parser.parse_args(argv)
+    from kerasgen.errors import KerasgenError
+
+    try:
+        args = check_options(_parser().parse_args(argv))
+    except KerasgenError as e:
+        return _fail(str(e))
     if args.backend:
         import keras  # already imported with the kerasgen package, so its backend is fixed
 
@@ -222,11 +279,9 @@ def main(argv=None):
             sys.stdout.flush()
             os.execv(sys.executable, [sys.executable, "-m", "kerasgen", *argv])
 
-    from kerasgen.errors import KerasgenError
-
     try:
         if args.command == "train":
-            return _train(args, parser)
+            return _train(args)
         if args.command == "preview":
             return _preview(args)
         if args.command == "eval":
@@ -242,174 +297,104 @@ def main(argv=None):
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
+    except OSError as e:  # a file that cannot be read or written (disk full, permissions)
+        return _fail(f"{e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}")
     except KeyboardInterrupt:
-        return _fail("interrupted; run the same command again to resume from the last finished epoch.")
+        if args.command == "train":
+            return _fail("interrupted; run the same command again to resume from the last "
+                         "finished epoch.")
+        return _fail("interrupted.")
 
 
-def _label_smoothing(value, parser):
-    if value is None:
-        return None
-    try:
-        parts = [float(v) for v in value.split(",")]
-    except ValueError:
-        parser.error(f"--label-smoothing takes S or LOW,HIGH; received {value!r}")
-    if len(parts) not in (1, 2):
-        parser.error(f"--label-smoothing takes S or LOW,HIGH; received {value!r}")
-    return parts[0] if len(parts) == 1 else tuple(parts)
+ADVICE = {
+    "dcgan": "lower --learning-rate or add --label-smoothing 0.7,1.2",
+    "cgan": "lower --learning-rate or add --label-smoothing 0.7,1.2",
+    "wgan-gp": "lower --learning-rate or raise --gp-weight",
+    "ae": "lower --learning-rate, or average the pixel loss with --reduction mean",
+    "vae": "lower --learning-rate, or average the pixel loss with --reduction mean",
+    "vaegan": "lower --learning-rate or --gan-weight",
+}
 
 
-def load_data(args, attributes=None):
-    """The data named on the command line (`--data SOURCE [PATH]` and the other data options),
-    yielding `(images, attributes)` when `attributes` (a list of names) is given."""
-    from kerasgen import data
-    from kerasgen.errors import DataError
-
-    kind, rest = args.data[0], args.data[1:]
-    if kind not in DATA_SOURCES:
-        raise DataError(f"unknown data source {kind!r}; expected one of {', '.join(DATA_SOURCES)}.")
-    common = dict(image_size=args.image_size, batch_size=args.batch_size, seed=args.seed)
-    split = {} if args.split == "train" else {"split": args.split}
-    augment = dict(flip=args.flip, color_jitter=args.color_jitter)
-    crop = {"crop": args.crop} if args.crop else {}
-    if kind == "synthetic":
-        if rest:
-            raise DataError("--data synthetic takes no path.")
-        if args.flip or args.color_jitter or args.crop:
-            raise DataError("--flip, --color-jitter and --crop apply to real data, not to "
-                            "--data synthetic (whose faces already vary in pose and colour).")
-        return data.synthetic_faces(n=args.n_images, attributes=attributes, **common, **split)
-    if kind == "celeba-tfds":
-        return data.celeba_tfds(data_dir=rest[0] if rest else None, attributes=attributes,
-                                **common, **augment, **crop, **split)
-    if len(rest) != 1:
-        raise DataError(f"--data {kind} needs exactly one PATH; received {len(rest)}.")
-    if kind == "celeba":
-        return data.celeba(rest[0], attributes=attributes, **common, **augment, **crop, **split)
-    if attributes:
-        raise DataError(f"--data folder reads images only; {rest[0]} has no attribute labels.")
-    if split:
-        raise DataError(f"--data folder has no splits; received --split {args.split}.")
-    return data.image_folder(rest[0], crop=args.crop, **common, **augment)
-
-
-def build_model(args, parser):
-    """The model named by `kerasgen train MODEL` with its command-line options."""
-    import kerasgen
-
-    common = dict(image_size=args.image_size, width=args.width, seed=args.seed)
-    if args.latent_dim is not None:
-        common["latent_dim"] = args.latent_dim
-    activation = "leaky_relu" if args.leaky_generator else "relu"
-    if args.model == "dcgan":
-        return kerasgen.DCGAN(
-            generator_activation=activation,
-            discriminator_dropout=args.dropout,
-            label_smoothing=_label_smoothing(args.label_smoothing, parser),
-            instance_noise=args.instance_noise,
-            **common,
-        )
-    if args.model == "wgan-gp":
-        return kerasgen.WGANGP(
-            n_critic=args.n_critic, gp_weight=args.gp_weight, generator_activation=activation,
-            **common,
-        )
-    if args.model == "ae":
-        return kerasgen.Autoencoder(
-            reconstruction=args.reconstruction, reduction=args.reduction, **common
-        )
-    if args.model == "vae":
-        return kerasgen.VAE(
-            kld_weight=args.kld_weight, reconstruction=args.reconstruction,
-            reduction=args.reduction, **common,
-        )
-    if args.model == "vaegan":
-        return kerasgen.VAEGAN(
-            kld_weight=args.kld_weight, reconstruction_weight=args.reconstruction_weight,
-            gan_weight=args.gan_weight, reduction=args.reduction, **common,
-        )
-    attributes = _attribute_names(args.attributes) if args.attributes else None
-    return kerasgen.ConditionalGAN(
-        **({"attributes": attributes} if attributes else {}),
-        mismatch_weight=args.mismatch_weight, reconstruction_weight=args.reconstruction_weight,
-        label_smoothing=_label_smoothing(args.label_smoothing, parser), **common,
-    )
-
-
-def _train(args, parser):
+def _train(args):
     import keras
 
+    from kerasgen import runs
+    from kerasgen.callbacks import AttributeAccuracy
+    from kerasgen.callbacks import BackupAndRestore
     from kerasgen.callbacks import ImageGrid
     from kerasgen.callbacks import NaNGuard
-    from kerasgen.errors import KerasgenError
+    from kerasgen.callbacks import SetLearningRates
+    from kerasgen.errors import OptionError
+    from kerasgen.files import save_model
 
-    try:
-        model = build_model(args, parser)
-    except ValueError as e:  # an option the model rejects, e.g. --image-size 48
-        raise KerasgenError(str(e)) from None
+    out = args.out or os.path.join("runs", args.model)
+    model = build_model(args)  # checks the model's options before the folder is touched
     attributes = list(getattr(model, "attributes", None) or []) or None
     if args.classifier and not attributes:
-        raise KerasgenError("--classifier measures conditional models (cgan) only.")
-    out = args.out or os.path.join("runs", args.model)
-    os.makedirs(out, exist_ok=True)
+        raise OptionError("--classifier measures conditional models (cgan) only.")
+    run = runs.TrainingRun(out)
+    config = run.config_of(args, model)
+    record = run.start(config, overwrite=args.overwrite)
+    done = record["epochs"] if record else 0
+    if record and record["status"] == "finished" and done >= args.epochs:
+        print(f"kerasgen: {run.model_path} holds this run's {done} epochs already; nothing to "
+              f"do (a larger --epochs continues it, --overwrite starts over).")
+        return 0
     dataset = load_data(args, attributes=attributes)
     extra = []
     if args.classifier:
-        from kerasgen.callbacks import AttributeAccuracy
-
         extra.append(AttributeAccuracy(load_classifier(args.classifier), every=args.classifier_every))
-    optimizers = model.default_optimizers()
-    if args.learning_rate is not None:
-        optimizers = {
-            name: type(opt).from_config({**opt.get_config(), "learning_rate": args.learning_rate})
-            for name, opt in optimizers.items()
-        }
-    model.compile(optimizers)
-    backup = os.path.join(out, "backup")
+    defaults = model.default_optimizers()
+    if done:  # a finished run, continued: its saved model, optimizer state included
+        model = load_kerasgen_model(run.model_path)
+    else:
+        model.compile(defaults)
+    rates = {name: args.learning_rate if args.learning_rate is not None
+             else float(keras.ops.convert_to_numpy(opt.learning_rate))
+             for name, opt in defaults.items()}
+    run.write(config, done, args.learning_rate, "training")
+    backup = BackupAndRestore(run.backup_dir)
+
+    def where_to_resume(epoch):
+        saved = backup.restored_epoch()
+        if saved:
+            kept = f"The last finished epoch ({saved}) is kept in {run.backup_dir}"
+        elif done:
+            kept = f"{run.model_path} holds the first {done} epochs"
+        else:
+            kept = "No epoch had finished, so nothing was saved"
+        return (f"{kept}: {ADVICE[args.model]}, then run the command again to resume "
+                "(the new learning rate takes effect).")
+
     print(
         f"kerasgen: training {type(model).__name__} on {' '.join(args.data)} "
         f"({args.image_size}px, batch {args.batch_size}) with the {keras.backend.backend()} "
-        f"backend; writing to {out}",
+        f"backend; writing to {out}" + (f"; continuing from epoch {done}" if done else ""),
         flush=True,
     )
     model.fit(
         dataset,
         epochs=args.epochs,
+        initial_epoch=done,
         steps_per_epoch=args.steps_per_epoch,
         verbose=2 if args.quiet else 1,
         callbacks=[
-            NaNGuard(checkpoint_hint=f"The last finished epoch is kept in {backup}; lower the "
-                     "learning rates or add label smoothing, then run the command again."),
-            keras.callbacks.BackupAndRestore(backup),
+            NaNGuard(checkpoint_hint=where_to_resume),
+            backup,
+            SetLearningRates(rates),
             ImageGrid(out, n=args.grid_size, seed=args.seed, scale=2 if args.image_size <= 32 else 1),
             *extra,
         ],
     )
-    model_path = os.path.join(out, "model.keras")
-    model.save(model_path)
-    print(f"kerasgen: saved {model_path}; grids, progress.gif and losses.png are in {out}")
+    save_model(model, run.model_path)
+    run.write(config, args.epochs, args.learning_rate, "finished")
+    backup.remove_backup()  # only now: model.keras and run.json say the run is complete
+    written = [name for name in ("progress.gif", "losses.png")
+               if os.path.exists(os.path.join(out, name))]
+    print(f"kerasgen: saved {run.model_path}; the grids"
+          f"{''.join(', ' + name for name in written)} are in {out}")
     return 0
-
-
-def load_kerasgen_model(path):
-    """A saved kerasgen model, or a one-line error naming the file."""
-    import keras
-
-    import kerasgen  # noqa: F401  (registers the model classes for loading)
-    from kerasgen.errors import DataError
-    from kerasgen.models.base import GenerativeModel
-
-    if not os.path.isfile(path):
-        raise DataError(f"no model file at {path}")
-    try:
-        model = keras.models.load_model(path)
-    except Exception as e:  # Keras raises many kinds for a file that is not a .keras model.
-        raise DataError(
-            f"{path} could not be loaded as a Keras model ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else 'no details'})"
-        ) from None
-    if not isinstance(model, GenerativeModel):
-        raise DataError(f"{path} holds a {type(model).__name__}, not a kerasgen model")
-    return model
 
 
 def _settings(text, option):
@@ -417,7 +402,7 @@ def _settings(text, option):
     from kerasgen.errors import DataError
 
     settings = {}
-    for item in _attribute_names(text):
+    for item in names(text):
         name, _, value = item.partition("=")
         if value.strip() not in ("1", "0", "-1"):
             raise DataError(f"{option} takes NAME=1 (on) or NAME=0/-1 (off) items; received {item!r}.")
@@ -434,23 +419,6 @@ def _conditional(model, path, option):
     return model
 
 
-def load_classifier(path):
-    import keras
-
-    from kerasgen.errors import DataError
-    from kerasgen.metrics import AttributeClassifier
-
-    if not os.path.isfile(path):
-        raise DataError(f"no classifier file at {path}")
-    try:
-        classifier = keras.models.load_model(path, compile=False)  # inference only
-    except Exception as e:  # as in load_kerasgen_model
-        raise DataError(f"{path} could not be loaded as a Keras model ({type(e).__name__})") from None
-    if not isinstance(classifier, AttributeClassifier):
-        raise DataError(f"{path} holds a {type(classifier).__name__}, not an AttributeClassifier")
-    return classifier
-
-
 def _sample(args):
     from kerasgen.images import save_image_grid
 
@@ -464,27 +432,6 @@ def _sample(args):
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {args.n} images to {args.out}")
     return 0
-
-
-def read_faces(paths, size):
-    """Image files -> uint8 `(n, size, size, 3)`: centre square, resized."""
-    import numpy as np
-    from PIL import Image
-
-    from kerasgen.data.pipeline import load_with_pil
-    from kerasgen.errors import DataError
-
-    faces = []
-    for path in paths:
-        array, reason = load_with_pil(path)
-        if array is None:
-            raise DataError(f"cannot read {path}: {reason}")
-        h, w = array.shape[:2]
-        side = min(h, w)
-        top, left = (h - side) // 2, (w - side) // 2
-        square = Image.fromarray(array[top : top + side, left : left + side])
-        faces.append(np.asarray(square.resize((size, size), Image.LANCZOS)))
-    return np.stack(faces)
 
 
 def _refine(args):
@@ -518,9 +465,8 @@ EVAL_METRICS = ("recon", "fid", "kid", "pr")
 
 
 def _eval(args):
-    import json
-
     from kerasgen.errors import DataError
+    from kerasgen.files import write_json
 
     model = load_kerasgen_model(args.model_path)
     args.image_size = args.image_size or model.image_size
@@ -534,7 +480,7 @@ def _eval(args):
             raise DataError(f"{type(model).__name__} does not reconstruct images: give --features "
                             "inception or --features CLASSIFIER.keras for fid, kid and pr.")
     else:
-        chosen = _attribute_names(args.metrics)
+        chosen = names(args.metrics)
         unknown = [m for m in chosen if m not in EVAL_METRICS]
         if unknown or not chosen:
             raise DataError(f"unknown metric {', '.join(unknown) or args.metrics!r} in --metrics; "
@@ -562,8 +508,7 @@ def _eval(args):
         result = {"model": args.model_path, "data": source,
                   "metrics": {name: value for name, value, _ in rows},
                   "details": {name: detail for name, _, detail in rows}}
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=2)
+        write_json(args.json, result)
         print(f"kerasgen: wrote {args.json}")
     return 0
 
@@ -615,27 +560,28 @@ def _sample_quality(args, model, chosen):
     return rows
 
 
-def _attribute_names(text):
-    return [a.strip() for a in text.split(",") if a.strip()]
-
-
 def _classifier(args):
     import copy
 
     from kerasgen.metrics import AttributeClassifier
 
-    names = _attribute_names(args.attributes)
-    train = load_data(args, attributes=names)
+    from kerasgen.files import save_model
+
+    if os.path.exists(args.out) and not args.overwrite:
+        print(f"kerasgen: {args.out} exists; nothing to do (--overwrite trains a new one "
+              "in its place).")
+        return 0
+    attributes = names(args.attributes)
+    train = load_data(args, attributes=attributes)
     held_out = copy.copy(args)
     held_out.split, held_out.flip, held_out.color_jitter = args.eval_split, False, None
     held_out.n_images = args.eval_images
-    evaluation = load_data(held_out, attributes=names)
-    classifier = AttributeClassifier(names, image_size=args.image_size, width=args.width)
+    evaluation = load_data(held_out, attributes=attributes)
+    classifier = AttributeClassifier(attributes, image_size=args.image_size, width=args.width)
     classifier.compile()
     classifier.fit(train, epochs=args.epochs, verbose=2)
     accuracy = classifier.accuracy(evaluation, max_images=args.eval_images)
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-    classifier.save(args.out)
+    save_model(classifier, args.out)
     print(f"kerasgen: saved {args.out}; accuracy on {args.eval_split}: "
           f"{accuracy.pop('mean'):.3f} mean")
     for name, value in accuracy.items():
@@ -698,14 +644,14 @@ def _preview(args):
     from kerasgen.data import iter_batches
     from kerasgen.images import save_image_grid
 
-    names = _attribute_names(args.attributes) if args.attributes else None
-    batches = list(iter_batches(load_data(args, attributes=names), max_images=args.n))
+    attributes = names(args.attributes) if args.attributes else None
+    batches = list(iter_batches(load_data(args, attributes=attributes), max_images=args.n))
     images = np.concatenate([b[0] for b in batches])
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {len(images)} training images ({images.shape[1]}px) to {args.out}")
-    if names:
+    if attributes:
         rates = np.concatenate([b[1] for b in batches]).mean(axis=0)
-        for name, rate in zip(names, rates):
+        for name, rate in zip(attributes, rates):
             print(f"  {name:<22} {rate:6.1%} of these images")
     return 0
 

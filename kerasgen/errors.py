@@ -18,3 +18,12 @@ class AttributeNameError(KerasgenError, KeyError):
 
 class TrainingDivergedError(KerasgenError, RuntimeError):
     """A loss became NaN or infinite during training."""
+
+
+class OptionError(DataError):
+    """An argument or command-line option out of range or of the wrong kind (a `DataError`
+    too, as the data functions raised for their arguments before `kerasgen.checks`)."""
+
+
+class RunError(KerasgenError):
+    """A run folder that cannot be used as asked (a different configuration, a damaged state)."""

@@ -7,6 +7,11 @@ import os
 import numpy as np
 from PIL import Image
 
+from kerasgen.checks import IMAGE_SUFFIXES
+from kerasgen.checks import check_int
+from kerasgen.checks import check_output_file
+from kerasgen.files import atomic_path
+
 
 def to_uint8(images):
     """Float images in [0, 1] (or uint8) -> uint8, shape (n, h, w, 3)."""
@@ -41,12 +46,15 @@ def make_grid(images, nrow=None, padding=2, pad_value=255):
 
 
 def save_image_grid(images, path, nrow=None, padding=2, scale=1):
-    """Writes `images` ([0, 1] floats or uint8) as one PNG grid; `scale` enlarges it (nearest)."""
+    """Writes `images` ([0, 1] floats or uint8) as one image grid (the format from the suffix:
+    .png, .jpg, ...), atomically; `scale` enlarges it (nearest neighbour)."""
+    check_output_file(path, "path", IMAGE_SUFFIXES)
+    scale = check_int(scale, "scale", minimum=1, maximum=64)
     grid = Image.fromarray(make_grid(images, nrow=nrow, padding=padding))
     if scale != 1:
         grid = grid.resize((grid.width * scale, grid.height * scale), Image.NEAREST)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    grid.save(path)
+    with atomic_path(path) as temporary:
+        grid.save(temporary)
     return path
 
 
@@ -55,9 +63,10 @@ def save_gif(frame_paths, path, duration_ms=400):
     frames = [Image.open(p).convert("RGB") for p in frame_paths]
     if not frames:
         raise ValueError("save_gif needs at least one frame.")
-    frames[0].save(
-        path, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0
-    )
+    with atomic_path(path) as temporary:
+        frames[0].save(
+            temporary, save_all=True, append_images=frames[1:], duration=duration_ms, loop=0
+        )
     return path
 
 
@@ -85,6 +94,6 @@ def save_loss_plot(steps, series, path, title=None):
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path)
+    with atomic_path(path) as temporary:
+        fig.savefig(temporary)
     return path

@@ -12,6 +12,7 @@ from kerasgen import nets
 from kerasgen.data.batches import iter_batches
 from kerasgen.data.batches import iter_images
 from kerasgen.errors import DataError
+from kerasgen.files import atomic_path
 
 
 def reconstruction_mse(model, data, max_images=None):
@@ -304,7 +305,8 @@ class FeatureStatistics:
         """Writes count, mean and the sum of squared deviations to an `.npz` file."""
         if self._mean is None:
             raise ValueError("no features yet: nothing to save.")
-        np.savez(path, count=np.int64(self.count), mean=self._mean, m2=self._m2)
+        with atomic_path(path) as temporary, open(temporary, "wb") as f:
+            np.savez(f, count=np.int64(self.count), mean=self._mean, m2=self._m2)
 
     @classmethod
     def load(cls, path):
@@ -492,8 +494,8 @@ def real_features(data, extractor, max_images=None, cache=None, verbose=0):
         raise DataError("no real images to measure: the data set is empty.")
     features = np.concatenate(features)
     if cache is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
-        np.savez(cache, features=features)
+        with atomic_path(cache) as temporary, open(temporary, "wb") as f:
+            np.savez(f, features=features)
     return features
 
 
@@ -512,7 +514,6 @@ def real_statistics(data, extractor, max_images=None, cache=None, verbose=0):
     if stats.count < 2:
         raise DataError(f"need at least 2 real images for statistics; received {stats.count}.")
     if cache is not None:
-        os.makedirs(os.path.dirname(os.path.abspath(cache)), exist_ok=True)
         stats.save(cache)
     return stats
 

@@ -64,7 +64,7 @@ def test_train_then_sample(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     written = sorted(p.name for p in out.iterdir())
     assert written == ["epoch_0001.png", "epoch_0002.png", "losses.csv", "losses.png",
-                       "model.keras", "progress.gif"]  # the backup is removed after a finished run
+                       "model.keras", "progress.gif", "run.json"]  # no backup after a finished run
     assert f"backend; writing to {out}" in result.stdout
 
     grid = tmp_path / "grid.png"

@@ -1,9 +1,15 @@
 """`kerasgen explore`: the latent directions (hand-checked on a linear generator), the face
-state a page round-trips, the HTTP API and its bad-input answers, and the page in a real
-headless Chromium (tests/test_explorer_browser.py)."""
+state a page round-trips, the HTTP API and its bad-input answers, the server's guards (Host
+check, idle timeout, quiet disconnects, a bounded queue) and the page in a real headless
+Chromium (tests/test_explorer_browser.py)."""
 
+import contextlib
+import http.client
 import json
 import socket
+import struct
+import threading
+import time
 import urllib.error
 import urllib.request
 
@@ -198,3 +204,174 @@ def test_the_command_line_names_a_bad_model_file_and_a_busy_port(tmp_path, cgan,
         assert cli.main(["explore", str(path), "--port", str(port), "--components", "2"]) == 2
     err = capsys.readouterr().err
     assert f"port {port} on 127.0.0.1 is in use" in err and "--port 0" in err
+
+
+# ---- the server's guards (no model: a fake explorer) -----------------------------------------
+
+
+class _FakeExplorer:
+    """The three calls the server makes, without a model. `png` says it has started
+    (`entered`) and then waits for `release`, holding the model lock as long as a test likes."""
+
+    PNG = b"\x89PNG fake"
+
+    def __init__(self, blocking=False):
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        if not blocking:
+            self.release.set()
+
+    def info(self):
+        return {"model": "Fake"}
+
+    def state(self, seed):
+        return {"seed": seed}
+
+    def png(self, **arguments):
+        self.entered.set()
+        assert self.release.wait(30)
+        return self.PNG
+
+
+@contextlib.contextmanager
+def _serving(explorer=None, **options):
+    explorer = explorer or _FakeExplorer()
+    server = ExplorerServer(explorer, port=0, **options)
+    start_in_thread(server)
+    try:
+        yield server
+    finally:
+        explorer.release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def _request(server, path, host=None, timeout=10):
+    """`(status, body)` of GET `path`, with `host` as the Host header if given."""
+    connection = http.client.HTTPConnection("127.0.0.1", server.server_address[1],
+                                            timeout=timeout)
+    try:
+        connection.putrequest("GET", path, skip_host=host is not None)
+        if host is not None:
+            connection.putheader("Host", host)
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def _raw(server, data, timeout=10):
+    """What the server answers to the bytes `data` (until it closes the connection)."""
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout) as client:
+        client.sendall(data)
+        answer = b""
+        while chunk := client.recv(65536):
+            answer += chunk
+    return answer
+
+
+def _wait_until(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.01)
+
+
+def _handler_threads():
+    return {t for t in threading.enumerate() if "process_request_thread" in t.name}
+
+
+def test_requests_naming_another_host_are_refused():
+    # DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends
+    # `Host: evil.example:PORT`; the server must not answer it.
+    with _serving() as server:
+        port = server.server_address[1]
+        for host in ("evil.example", f"evil.example:{port}", f"localhost.evil.example:{port}",
+                     f"127.0.0.1@evil.example:{port}", "localhost:1", f"192.0.2.7:{port}", ""):
+            status, body = _request(server, "/api/info", host=host)
+            error = json.loads(body)["error"]
+            assert status == 403, host
+            assert f"refused Host {host!r}" in error if host else "without a Host header" in error
+            assert "DNS rebinding" in error and f"localhost:{port}" in error
+        assert _raw(server, b"GET /api/info HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 403 ")
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", "localhost",
+                     f"[::1]:{port}"):
+            assert _request(server, "/api/info", host=host) == (200, b'{"model": "Fake"}'), host
+        assert _get(server, "api/info")[0] == 200  # what a browser sends for server.url
+
+
+def test_serving_beyond_loopback_warns_once(capsys):
+    for host in ("127.0.0.1", "localhost"):
+        ExplorerServer(_FakeExplorer(), host=host, port=0).server_close()
+        assert capsys.readouterr().err == ""
+    with _serving(host="0.0.0.0") as server:
+        port = server.server_address[1]
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("kerasgen: warning: ")
+        assert f"no authentication; anyone who can reach 0.0.0.0:{port} can use the model" in err
+        # Reachable from other machines by address or by this machine's name; still not by
+        # another name.
+        for host in (f"192.0.2.7:{port}", f"{socket.gethostname()}:{port}", f"localhost:{port}"):
+            assert _request(server, "/api/info", host=host)[0] == 200, host
+        assert _request(server, "/api/info", host=f"evil.example:{port}")[0] == 403
+
+
+def test_an_idle_connection_is_closed_after_the_timeout_quietly(capfd):
+    with _serving(timeout=0.5) as server:
+        with socket.create_connection(("127.0.0.1", server.server_address[1]), 10) as idle:
+            start = time.monotonic()
+            assert idle.recv(1) == b""  # closed by the server, not by our 10 s timeout
+            assert time.monotonic() - start < 5
+        assert _request(server, "/api/info")[0] == 200
+    assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_a_client_that_hangs_up_mid_request_leaves_no_traceback(capfd, verbose):
+    explorer = _FakeExplorer(blocking=True)
+    with _serving(explorer, verbose=verbose) as server:
+        before = _handler_threads()
+        client = socket.create_connection(("127.0.0.1", server.server_address[1]), 10)
+        client.sendall(b"GET /api/image?seed=1 HTTP/1.1\r\nHost: localhost:%d\r\n\r\n"
+                       % server.server_address[1])
+        assert explorer.entered.wait(10)
+        # Hang up with a reset (linger 0), so the server's answer surely fails to send.
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        client.close()
+        explorer.release.set()
+        _wait_until(lambda: not (_handler_threads() - before))
+        assert _request(server, "/api/info")[0] == 200
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err
+    if verbose:
+        assert err.count("disconnected") == 1
+    else:
+        assert err == ""
+
+
+def test_model_calls_beyond_the_queue_bound_get_503():
+    explorer = _FakeExplorer(blocking=True)
+    with _serving(explorer, max_waiting=1) as server:
+        answers = {}
+
+        def fetch(name):
+            answers[name] = _request(server, f"/api/image?seed={len(answers)}", timeout=30)
+
+        first = threading.Thread(target=fetch, args=("first",))
+        first.start()
+        assert explorer.entered.wait(10)  # the first holds the model
+        second = threading.Thread(target=fetch, args=("second",))
+        second.start()
+        _wait_until(lambda: server.queue_length == 2)  # the second waits for it
+        for path in ("/api/image?seed=3", "/api/state?seed=3"):
+            status, body = _request(server, path, timeout=5)  # answered at once, not queued
+            assert status == 503 and json.loads(body)["error"].startswith("busy: "), path
+        assert _request(server, "/api/info")[0] == 200  # no model call: not limited
+        assert first.is_alive()
+        explorer.release.set()
+        first.join(10)
+        second.join(10)
+        assert answers == {"first": (200, explorer.PNG), "second": (200, explorer.PNG)}
+        assert _request(server, "/api/image?seed=4") == (200, explorer.PNG)
+        assert server.queue_length == 0

@@ -64,7 +64,7 @@ def _serve(model, data=None):
 def _load(name, build):
     path = os.environ.get(name)
     if path:
-        from kerasgen.cli import load_kerasgen_model
+        from kerasgen.runs import load_kerasgen_model
 
         return load_kerasgen_model(path)
     return build()

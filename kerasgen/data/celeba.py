@@ -105,9 +105,12 @@ def _read_attributes(root):
         if fields:
             names.append(fields[0])
             rows.append(fields[1] if len(fields) == 2 else "")
-    with warnings.catch_warnings():  # numpy warns (and stops) at a token that is no integer.
-        warnings.simplefilter("ignore")
-        values = np.fromstring(" ".join(rows), dtype=np.int8, sep=" ")
+    try:
+        with warnings.catch_warnings():  # numpy 1.x warns and stops at a token that is no
+            warnings.simplefilter("ignore")  # integer; numpy 2.x raises ValueError
+            values = np.fromstring(" ".join(rows), dtype=np.int8, sep=" ")
+    except ValueError:
+        raise _first_bad_row(path, lines, 2, len(columns), {"-1", "1"}) from None
     if values.size != len(names) * len(columns) or not np.isin(values, (-1, 1)).all():
         raise _first_bad_row(path, lines, 2, len(columns), {"-1", "1"})
     if count != len(names):

@@ -26,6 +26,9 @@ import warnings
 import numpy as np
 from PIL import Image
 
+from kerasgen.checks import check_bool  # noqa: F401  (re-exported for the data modules)
+from kerasgen.checks import check_choice
+from kerasgen.checks import check_int
 from kerasgen.errors import DataError
 
 ON_ERROR = ("raise", "skip")
@@ -49,27 +52,6 @@ _PIL_FORMATS = ("JPEG", "MPO", "PNG", "GIF", "BMP")  # MPO: multi-picture JPEG f
 
 # ---------------------------------------------------------------------------------------------
 # Argument checks.
-
-
-def check_bool(value, name):
-    if not isinstance(value, (bool, np.bool_)):
-        raise DataError(f"{name} must be True or False; received {name}={value!r}.")
-    return bool(value)
-
-
-def check_int(value, name, minimum=1):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise DataError(f"{name} must be an integer >= {minimum}; received {name}={value!r}.")
-    if value < minimum:
-        raise DataError(f"{name} must be an integer >= {minimum}; received {name}={value!r}.")
-    return int(value)
-
-
-def check_choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        expected = ", ".join(repr(c) for c in choices)
-        raise DataError(f"{name} must be one of {expected}; received {name}={value!r}.")
-    return value
 
 
 def check_crop(crop, none_means):
@@ -121,7 +103,7 @@ def check_color_jitter(color_jitter):
 def check_num_parallel_calls(num_parallel_calls):
     if num_parallel_calls is None:
         return None
-    return check_int(num_parallel_calls, "num_parallel_calls")
+    return check_int(num_parallel_calls, "num_parallel_calls", minimum=1)
 
 
 def check_batch_count(n, batch_size, drop_remainder, where):
@@ -277,8 +259,8 @@ class Pipeline:
     cache: bool = False
 
     def __post_init__(self):
-        self.image_size = check_int(self.image_size, "image_size")
-        self.batch_size = check_int(self.batch_size, "batch_size")
+        self.image_size = check_int(self.image_size, "image_size", minimum=1)
+        self.batch_size = check_int(self.batch_size, "batch_size", minimum=1)
         self.seed = check_int(self.seed, "seed", minimum=0)
         for name in ("shuffle", "flip", "drop_remainder", "cache"):
             setattr(self, name, check_bool(getattr(self, name), name))

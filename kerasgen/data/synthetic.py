@@ -826,9 +826,9 @@ class SyntheticFaces(keras.utils.PyDataset):
                  attributes=None, shuffle=True, drop_remainder=True, cache=True,
                  **pydataset_kwargs):
         super().__init__(**pydataset_kwargs)
-        self._n = check_int(n, "n")
+        self._n = check_int(n, "n", minimum=1)
         self._image_size = _check_image_size(image_size)
-        self.batch_size = check_int(batch_size, "batch_size")
+        self.batch_size = check_int(batch_size, "batch_size", minimum=1)
         self.seed = _check_seed(seed)
         self.split = split
         self._split_id = _check_split(split)

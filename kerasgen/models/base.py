@@ -18,8 +18,6 @@ of either, `generate`, `call` and `predict` return floats in [0, 1]. Inside, eac
 its own `pixel_range` ([-1, 1] for tanh generators, [0, 1] for sigmoid decoders).
 """
 
-import math
-import numbers
 from typing import Callable
 from typing import NamedTuple
 
@@ -30,6 +28,7 @@ from keras.saving import deserialize_keras_object
 from keras.saving import serialize_keras_object
 
 from kerasgen import backend
+from kerasgen.checks import check_image_size
 from kerasgen.errors import DataError
 from kerasgen.models.optimizers import OptimizerGroup
 
@@ -46,32 +45,6 @@ class Phase(NamedTuple):
     loss: Callable
     variables: list
     optimizer: str
-
-
-SUPPORTED_IMAGE_SIZES = (16, 32, 64, 128, 256)
-
-
-def check_weight(value, name):
-    """A loss weight: a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
-            or not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0; received {value!r}.")
-    return float(value)
-
-
-def check_choice(value, choices, name):
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}; received {value!r}.")
-    return value
-
-
-def check_image_size(image_size):
-    if image_size not in SUPPORTED_IMAGE_SIZES:
-        raise ValueError(
-            f"image_size must be one of {SUPPORTED_IMAGE_SIZES} (a power of two: the networks "
-            f"halve or double it per block); received image_size={image_size!r}."
-        )
-    return int(image_size)
 
 
 class GenerativeModel(keras.Model):

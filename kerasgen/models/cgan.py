@@ -48,7 +48,7 @@ from kerasgen.errors import AttributeNameError
 from kerasgen.errors import DataError
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
-from kerasgen.models.base import check_weight
+from kerasgen.checks import check_weight
 from kerasgen.models.dcgan import _check_label_smoothing
 
 #: Default conditioning attributes: five that both CelebA and `synthetic_faces` label and that

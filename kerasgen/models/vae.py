@@ -23,8 +23,8 @@ from kerasgen import losses
 from kerasgen import nets
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
-from kerasgen.models.base import check_choice
-from kerasgen.models.base import check_weight
+from kerasgen.checks import check_choice
+from kerasgen.checks import check_weight
 
 
 class AutoencoderBase(GenerativeModel):
@@ -55,11 +55,10 @@ class AutoencoderBase(GenerativeModel):
         if not (isinstance(width, int) and width > 0):
             raise ValueError(f"width must be a positive int; received {width!r}.")
         self.width = width
-        self.reconstruction = check_choice(
-            reconstruction, losses.RECONSTRUCTION_KINDS, "reconstruction"
-        )
+        self.reconstruction = check_choice(reconstruction, "reconstruction",
+                                           losses.RECONSTRUCTION_KINDS)
         self._pixel_loss = self.reconstruction  # the kind of R; the VAE-GAN fixes it to "mse"
-        self.reduction = check_choice(reduction, losses.REDUCTIONS, "reduction")
+        self.reduction = check_choice(reduction, "reduction", losses.REDUCTIONS)
         self.encoder = nets.encoder(
             self.image_size, latent_dim, width, outputs=2 if self.variational else 1
         )

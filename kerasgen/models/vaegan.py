@@ -34,8 +34,8 @@ from keras import ops
 from kerasgen import losses
 from kerasgen import nets
 from kerasgen.models.base import Phase
-from kerasgen.models.base import check_choice
-from kerasgen.models.base import check_weight
+from kerasgen.checks import check_choice
+from kerasgen.checks import check_weight
 from kerasgen.models.vae import VAE
 
 RECONSTRUCTION_SPACES = ("pixel", "feature")
@@ -69,7 +69,7 @@ class VAEGAN(VAE):
     def __init__(self, image_size=64, latent_dim=128, width=64, kld_weight=1.0,
                  reconstruction_weight=1.0, gan_weight=1.0, reconstruction="pixel",
                  reduction="sum", seed=None, **kwargs):
-        reconstruction = check_choice(reconstruction, RECONSTRUCTION_SPACES, "reconstruction")
+        reconstruction = check_choice(reconstruction, "reconstruction", RECONSTRUCTION_SPACES)
         reconstruction_weight = check_weight(reconstruction_weight, "reconstruction_weight")
         gan_weight = check_weight(gan_weight, "gan_weight")
         super().__init__(image_size=image_size, latent_dim=latent_dim, width=width,
