@@ -16,6 +16,7 @@ import numpy as np
 
 from kerasgen import images as image_io
 from kerasgen import latent
+from kerasgen.checks import check_int
 from kerasgen.errors import TrainingDivergedError
 from kerasgen.files import atomic_path
 from kerasgen.files import write_json
@@ -53,8 +54,9 @@ class ImageGrid(keras.callbacks.Callback):
     def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True,
                  layout="samples"):
         super().__init__()
-        if every < 1:
-            raise ValueError(f"every must be >= 1; received {every!r}.")
+        every = check_int(every, "every", minimum=1)
+        n = check_int(n, "n", minimum=1)
+        scale = check_int(scale, "scale", minimum=1, maximum=64)
         if layout not in self.LAYOUTS:
             raise ValueError(f"layout must be one of {self.LAYOUTS}; received {layout!r}.")
         self.layout = layout
@@ -309,9 +311,7 @@ def _shallow_copy(callback):
 
 
 def _check_every(every):
-    if not isinstance(every, int) or every < 1:
-        raise ValueError(f"every must be an integer >= 1; received {every!r}.")
-    return every
+    return check_int(every, "every", minimum=1)
 
 
 class AttributeAccuracy(keras.callbacks.Callback):
@@ -355,21 +355,24 @@ class SampleQuality(keras.callbacks.Callback):
     `ModelCheckpoint(monitor=..., mode="min")`, `EarlyStopping` and KerasTuner objectives
     (`kt.Objective("fid", "min")`) can use them. The same latents (from `seed`) are used each
     time, so the scores follow the model and not the draw. `extractor.name` says which features:
-    only `InceptionFeatures` with ImageNet weights gives the standard FID/KID.
+    only `kerasgen.features.FIDInception` ("inception-2015") gives the FID, KID and IS of the
+    papers; the offline `ClassifierFeatures` rank models but compare with nothing published.
 
     Args:
         real: the real images' features `(m, d)` (`kerasgen.metrics.real_features`); FID alone
             also takes a `FeatureStatistics` (`kerasgen.metrics.real_statistics`).
         extractor: a feature extractor from `kerasgen.features`.
         metrics: any of `"fid"` (logs `fid`), `"kid"` (`kid`, `kid_std`), `"pr"` (`precision`,
-            `recall`, k-NN manifolds with `k`).
+            `recall`, k-NN manifolds with `k`), `"dc"` (`density`, `coverage`, 5 neighbours),
+            `"is"` (`is`, `is_std`: the Inception Score of the generated images, 10 splits;
+            needs an extractor with logits, `FIDInception`).
         every: measure every this many epochs (and after the last).
         n: images generated per measurement.
         seed: seed of the latents.
         k: neighbours of precision/recall.
     """
 
-    METRICS = ("fid", "kid", "pr")
+    METRICS = ("fid", "kid", "pr", "dc", "is")
 
     def __init__(self, real, extractor, metrics=("fid",), every=1, n=2000, seed=0, k=3):
         super().__init__()
@@ -407,9 +410,16 @@ class SampleQuality(keras.callbacks.Callback):
         if self.metrics == ("fid",):  # streamed: never all the generated features at once
             return {"fid": metrics.fid(self.model, self._real_stats, self.extractor, n=self.n,
                                        seed=self.seed)}
-        fake = metrics.generated_features(self.model, self.extractor, n=self.n, seed=self.seed)
-        return metrics.sample_quality(self.real, fake, self.metrics, k=self.k, seed=self.seed,
-                                      real_statistics=self._real_stats)
+        logits = "is" in self.metrics
+        fake = metrics.generated_features(self.model, self.extractor, n=self.n, seed=self.seed,
+                                          logits=logits)
+        scores = {}
+        if logits:
+            fake, head = fake
+            scores["is"], scores["is_std"] = metrics.inception_score(head, min(10, len(head)))
+        scores.update(metrics.sample_quality(self.real, fake, self.metrics, k=self.k,
+                                             seed=self.seed, real_statistics=self._real_stats))
+        return scores
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None and _due(self, epoch):

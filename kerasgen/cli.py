@@ -92,25 +92,46 @@ def _parser():
     train.add_argument("--quiet", action="store_true", help="one line per epoch instead of a progress bar")
 
     evaluate = commands.add_parser(
-        "eval", parents=[data_options(image_size=None, split="test")],
-        help="measure a saved model on a data split: reconstruction, FID, KID, precision/recall",
+        "eval", parents=[data_options(image_size=None, split=None)],
+        help="measure a saved model: reconstruction, FID, KID, IS, precision/recall, "
+             "density/coverage",
         description="recon: reconstruction MSE per pixel and channel on [0, 1] pixels (seed "
-                    "001's Table 1) of an Autoencoder, VAE or VAEGAN. fid, kid, pr: --n "
-                    "generated images against up to --max-images real ones, in the feature "
-                    "space of --features; the real features are cached under $KERASGEN_CACHE "
-                    "(default ~/.cache/kerasgen), keyed by data set, extractor and count. "
-                    "--image-size defaults to the model's.",
+                    "001's Table 1) of an Autoencoder, VAE or VAEGAN. fid, kid, is, pr, dc: --n "
+                    "generated images against up to --max-images real ones (the --split, "
+                    "default train with --features inception-2015, else test), in the feature "
+                    "space of --features. inception-2015 is the FID papers' network "
+                    "(torch-fidelity's weights; defaults: 50,000 generated and 50,000 real "
+                    "images, the CelebA-64 protocol of mimicry and StudioGAN). The real "
+                    "statistics are cached under $KERASGEN_CACHE (default ~/.cache/kerasgen), "
+                    "keyed by data set, extractor and count. --image-size defaults to the "
+                    "model's.",
     )
     evaluate.add_argument("model_path", metavar="MODEL.keras")
-    evaluate.add_argument("--metrics", default=None, metavar="recon,fid,kid,pr",
-                          help="comma-separated (default: recon for models that reconstruct, "
-                               "and fid,kid,pr when --features is given)")
+    evaluate.add_argument("--metrics", default=None, metavar="recon,fid,kid,is,pr,dc",
+                          help="comma-separated (default: recon for models that reconstruct; "
+                               "with --features, fid,kid,pr and, for inception-2015, is)")
     evaluate.add_argument("--max-images", type=int, default=None,
-                          help="real images to use (default: recon all, fid/kid/pr 10000)")
-    evaluate.add_argument("--features", default=None, metavar="inception|CLASSIFIER.keras",
-                          help="fid/kid/pr features: InceptionV3 (ImageNet weights, the standard "
-                               "FID) or an AttributeClassifier's (offline, kerasgen classifier)")
-    evaluate.add_argument("--n", type=int, default=10_000, help="generated images (fid/kid/pr)")
+                          help="real images (default: recon all; inception-2015 50000; else "
+                               "10000)")
+    evaluate.add_argument("--features", default=None,
+                          metavar="inception-2015|keras-imagenet|CLASSIFIER.keras",
+                          help="feature space: inception-2015 (the FID papers' Inception, "
+                               "comparable with published numbers; needs its weights file), "
+                               "keras-imagenet (Keras' ImageNet InceptionV3: not comparable "
+                               "with papers) or an AttributeClassifier (offline)")
+    evaluate.add_argument("--fid-weights", default=None, metavar="FILE",
+                          help="inception-2015 weights: torch-fidelity's or pytorch-fid's .pth, "
+                               "or its conversion (kerasgen features convert); default: searched")
+    evaluate.add_argument("--resize", choices=("tf1", "clean"), default="tf1",
+                          help="inception-2015's resize to 299 px: tf1 (torch-fidelity, the "
+                               "papers' TensorFlow 1 bilinear) or clean (clean-fid's PIL bicubic)")
+    evaluate.add_argument("--reference-stats", default=None, metavar="FILE.npz",
+                          help="FID against published statistics (an .npz with mu and sigma, "
+                               "as TTUR and clean-fid publish them) instead of --data")
+    evaluate.add_argument("--n", type=int, default=None,
+                          help="generated images (default: inception-2015 50000, else 10000)")
+    evaluate.add_argument("--subset", type=int, default=10_000,
+                          help="real and generated images for kid, pr and dc (the first N)")
     evaluate.add_argument("--no-cache", action="store_true",
                           help="compute the real features again (and do not save them)")
     evaluate.add_argument("--json", default=None, help="also write the results to this JSON file")
@@ -189,6 +210,21 @@ def _parser():
                          help="use the generator's Jacobian directions for encoder models too")
     explore.add_argument("--verbose", action="store_true", help="log every request")
 
+    feature_tools = commands.add_parser(
+        "features", help="the FID papers' Inception weights: convert them once for kerasgen",
+        description="convert PTH [OUT]: reads torch-fidelity's "
+                    "weights-inception-2015-12-05-6726825d.pth (or pytorch-fid's "
+                    "pt_inception-2015-12-05-6726825d.pth; reading needs PyTorch) and writes "
+                    "Keras weights that --features inception-2015 then loads on any backend "
+                    "without PyTorch. OUT defaults to where kerasgen looks first "
+                    "($KERASGEN_CACHE or ~/.cache/kerasgen/fid_inception_2015.weights.h5).",
+    )
+    feature_actions = feature_tools.add_subparsers(dest="action", required=True)
+    convert = feature_actions.add_parser("convert", help="convert the .pth weights once")
+    convert.add_argument("source", metavar="PTH")
+    convert.add_argument("out", nargs="?", default=None, metavar="OUT")
+    convert.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+
     preview = commands.add_parser(
         "preview", parents=[data_options()],
         help="write a grid of training images as a model would see them; print attribute rates",
@@ -199,6 +235,9 @@ def _parser():
     preview.add_argument("--out", default="data.png")
     preview.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
     return parser
+
+
+EXIT_INTERRUPTED = 130
 
 
 def _fail(message):
@@ -224,7 +263,7 @@ def _option_checks():
         "grid_size": count, "max_images": count, "n": count,
         "scale": (check_int, {"minimum": 1, "maximum": 64}),
         "port": (check_int, {"minimum": 0, "maximum": 65535}), "components": count,
-        "rows": count, "eval_images": count,
+        "rows": count, "eval_images": count, "subset": (check_int, {"minimum": 2}),
     }
 
 
@@ -232,7 +271,7 @@ def _option_checks():
 OUTPUTS = {
     "train": ("out", "folder"), "sample": ("out", "image"), "refine": ("out", "image"),
     "latent": ("out", "image"), "preview": ("out", "image"), "classifier": ("out", ".keras"),
-    "eval": ("json", ".json"),
+    "eval": ("json", ".json"), "features": ("out", "fid-weights"),
 }
 
 
@@ -244,7 +283,7 @@ def check_options(args):
     from kerasgen.checks import check_output_file
     from kerasgen.checks import check_output_folder
 
-    if args.command == "eval":
+    if args.command == "eval" and args.n is not None:
         check_int(args.n, "--n", minimum=2)  # FID's covariance needs two images
     if args.command == "latent" and args.kind == "interpolate":
         check_int(args.n, "--n", minimum=2)
@@ -257,6 +296,8 @@ def check_options(args):
     if path is not None:
         if kind == "folder":
             check_output_folder(path, "--" + dest)
+        elif kind == "fid-weights":
+            check_output_file(path, "OUT", (".h5", ".npz"))
         else:
             check_output_file(path, "--" + dest, IMAGE_SUFFIXES if kind == "image" else (kind,))
     return args
@@ -294,16 +335,20 @@ def main(argv=None):
             return _refine(args)
         if args.command == "explore":
             return _explore(args)
+        if args.command == "features":
+            return _convert_features(args)
         return _sample(args)
     except KerasgenError as e:
         return _fail(str(e))
     except OSError as e:  # a file that cannot be read or written (disk full, permissions)
         return _fail(f"{e.filename or ''}{': ' if e.filename else ''}{e.strerror or e}")
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # exit status 130 (128 + SIGINT), as a shell reports it
         if args.command == "train":
-            return _fail("interrupted; run the same command again to resume from the last "
-                         "finished epoch.")
-        return _fail("interrupted.")
+            _fail("interrupted; run the same command again to resume from the last finished "
+                  "epoch.")
+        else:
+            _fail("interrupted.")
+        return EXIT_INTERRUPTED
 
 
 ADVICE = {
@@ -461,24 +506,30 @@ def _refine(args):
     return 0
 
 
-EVAL_METRICS = ("recon", "fid", "kid", "pr")
+EVAL_METRICS = ("recon", "fid", "kid", "is", "pr", "dc")
+FID_PAPERS = "inception-2015"
 
 
 def _eval(args):
     from kerasgen.errors import DataError
     from kerasgen.files import write_json
-
-    model = load_kerasgen_model(args.model_path)
-    args.image_size = args.image_size or model.image_size
     from kerasgen.models.vae import AutoencoderBase
     from kerasgen.models.vaegan import VAEGAN
 
+    model = load_kerasgen_model(args.model_path)
+    args.image_size = args.image_size or model.image_size
+    papers = args.features == FID_PAPERS
+    args.split = args.split or ("train" if papers else "test")
     reconstructs = isinstance(model, (AutoencoderBase, VAEGAN))
     if args.metrics is None:
-        chosen = (["recon"] if reconstructs else []) + (["fid", "kid", "pr"] if args.features else [])
+        quality = ["fid", "kid", "pr"] + (["is"] if papers else []) if args.features else []
+        if args.reference_stats:
+            quality = [m for m in quality if m in ("fid", "is")]
+        chosen = (["recon"] if reconstructs else []) + quality
         if not chosen:
             raise DataError(f"{type(model).__name__} does not reconstruct images: give --features "
-                            "inception or --features CLASSIFIER.keras for fid, kid and pr.")
+                            "inception-2015, keras-imagenet or CLASSIFIER.keras for fid, kid, "
+                            "is, pr and dc.")
     else:
         chosen = names(args.metrics)
         unknown = [m for m in chosen if m not in EVAL_METRICS]
@@ -491,7 +542,7 @@ def _eval(args):
             "images; recon takes an Autoencoder, VAE or VAEGAN."
         )
     source = f"{' '.join(args.data)} {args.split}"
-    rows = []  # (metric, value, detail)
+    rows, protocol = [], None  # rows: (metric, value, detail)
     if "recon" in chosen:
         from kerasgen import metrics
 
@@ -499,8 +550,11 @@ def _eval(args):
         rows.append(("recon_mse", mse, f"{count} images, [0, 1] pixels"))
     quality = [m for m in chosen if m != "recon"]
     if quality:
-        rows += _sample_quality(args, model, quality)
+        quality_rows, protocol = _sample_quality(args, model, quality)
+        rows += quality_rows
     print(f"kerasgen: {type(model).__name__} {args.model_path} on {source}")
+    if protocol:
+        print(f"kerasgen: {protocol['summary']}")
     width = max(len(name) for name, _, _ in rows)
     for name, value, detail in rows:
         print(f"  {name:<{width}}  {value:12.6f}  {detail}")
@@ -508,6 +562,8 @@ def _eval(args):
         result = {"model": args.model_path, "data": source,
                   "metrics": {name: value for name, value, _ in rows},
                   "details": {name: detail for name, _, detail in rows}}
+        if protocol:
+            result["protocol"] = protocol
         write_json(args.json, result)
         print(f"kerasgen: wrote {args.json}")
     return 0
@@ -527,37 +583,97 @@ def _data_key(args):
     return " ".join(key)
 
 
-def _sample_quality(args, model, chosen):
-    """FID, KID and/or precision/recall of generated against real images: rows for `_eval`."""
-    import time
-
+def _extractor(args):
+    """The feature extractor `--features` names."""
     from kerasgen import features
-    from kerasgen import metrics
-    from kerasgen.errors import DataError
+    from kerasgen.errors import OptionError
 
     if args.features is None:
-        raise DataError("fid, kid and pr need --features inception or --features "
-                        "CLASSIFIER.keras (train one offline with kerasgen classifier).")
+        raise OptionError("fid, kid, is, pr and dc need --features: inception-2015 (the FID "
+                          "papers' network), keras-imagenet, or CLASSIFIER.keras (train one "
+                          "offline with kerasgen classifier).")
     if args.features == "inception":
-        extractor = features.InceptionFeatures()
-    else:
-        extractor = features.ClassifierFeatures(load_classifier(args.features))
-    limit = args.max_images or 10_000
-    key = None if args.no_cache else _data_key(args)
-    cache = None if key is None else metrics.cache_path(key, extractor, limit)
+        raise OptionError("--features inception is ambiguous: inception-2015 is the FID papers' "
+                          "network (comparable with published numbers), keras-imagenet is "
+                          "Keras' ImageNet InceptionV3 (not comparable).")
+    if args.features == FID_PAPERS:
+        return features.FIDInception(weights=args.fid_weights, resize=args.resize)
+    if args.features == "keras-imagenet":
+        return features.KerasImageNetInception()
+    return features.ClassifierFeatures(load_classifier(args.features))
+
+
+def _sample_quality(args, model, chosen):
+    """FID, KID, IS, precision/recall and/or density/coverage of generated against real
+    images: `(rows for _eval, the protocol as a dict)`."""
+    import time
+
+    from kerasgen import metrics
+    from kerasgen.errors import OptionError
+
+    extractor = _extractor(args)
+    papers = args.features == FID_PAPERS
+    n = args.n or (50_000 if papers else 10_000)
+    limit = args.max_images or (50_000 if papers else 10_000)
+    needs_features = [m for m in chosen if m in ("kid", "pr", "dc")]
+    if "is" in chosen and not hasattr(extractor, "logits"):
+        raise OptionError(f"the Inception Score needs classifier logits, which the "
+                          f"{extractor.name} features do not have: use --features "
+                          f"{FID_PAPERS}.")
     start = time.perf_counter()
-    real = metrics.real_features(load_data(args), extractor, max_images=limit, cache=cache,
-                                 verbose=1)
-    fake = metrics.generated_features(model, extractor, n=args.n, seed=args.seed, verbose=1)
-    seconds = time.perf_counter() - start
-    detail = f"{extractor.name} features, {args.n} generated vs {len(real)} real"
-    scores = metrics.sample_quality(real, fake, chosen)
-    details = {"kid_std": f"over 100 subsets of {min(1000, len(real), len(fake))}",
-               "precision": detail + ", k=3", "recall": detail + ", k=3"}
-    rows = [(name, value, details.get(name, detail)) for name, value in scores.items()]
-    rows.append(("seconds", time.perf_counter() - start,
-                 f"features {seconds:.1f} s" + (f", real features cached in {cache}" if cache else "")))
-    return rows
+    if args.reference_stats:
+        if needs_features:
+            raise OptionError(f"{', '.join(needs_features)} need real images' features; "
+                              "--reference-stats holds only mu and sigma (FID).")
+        mu, sigma = metrics.cache.load_reference_statistics(args.reference_stats)
+        real, reference = None, f"the statistics in {args.reference_stats}"
+    else:
+        key = None if args.no_cache else _data_key(args)
+        cache = None if key is None else metrics.cache_path(f"{key} subset={args.subset}",
+                                                            extractor, limit)
+        real = metrics.cache.measure_real(load_data(args), extractor, max_images=limit,
+                                          keep=args.subset, cache=cache, verbose=1)
+        mu, sigma = real.statistics.mean, real.statistics.covariance
+        reference = f"{real.statistics.count} real images of {' '.join(args.data)} {args.split}"
+    fake = metrics.cache.measure_generated(model, extractor, n, seed=args.seed, keep=args.subset,
+                                           logits="is" in chosen, verbose=1)
+    scores, details = {}, {}
+    if "fid" in chosen:
+        if len(mu) != fake.statistics.mean.shape[0]:
+            raise OptionError(f"--reference-stats has {len(mu)}-d statistics; the "
+                              f"{extractor.name} features are {fake.statistics.mean.shape[0]}-d.")
+        scores["fid"] = metrics.frechet_distance(mu, sigma, fake.statistics.mean,
+                                                 fake.statistics.covariance)
+        details["fid"] = f"{n} generated vs {reference}"
+    if "is" in chosen:
+        splits = min(10, n)
+        scores["is"], scores["is_std"] = metrics.inception_score(fake.logits, splits=splits)
+        details["is"] = details["is_std"] = f"{n} generated, {splits} splits"
+    kept = 0 if real is None else len(real.features)
+    subset = f"the first {len(fake.features)} generated vs {kept} real"
+    if needs_features:
+        scores.update(metrics.sample_quality(real.features, fake.features, needs_features,
+                                             seed=args.seed))
+        for name in ("kid", "kid_std"):
+            details[name] = f"{subset}, 100 subsets of {min(1000, kept, len(fake.features))}"
+        for name in ("precision", "recall"):
+            details[name] = f"{subset}, k=3"
+        for name in ("density", "coverage"):
+            details[name] = f"{subset}, k=5"
+    rows = [(name, value, details[name]) for name, value in scores.items()]
+    rows.append(("seconds", time.perf_counter() - start, "features and scores"))
+    protocol = {
+        "features": extractor.name, "generated_images": n,
+        "real_images": None if real is None else real.statistics.count,
+        "reference": reference, "split": None if args.reference_stats else args.split,
+        "image_size": args.image_size, "subset_for_kid_pr_dc": args.subset,
+        "resize": args.resize if papers else None,
+        "summary": (f"{extractor.name} features"
+                    + (f" ({args.resize} resize to 299 px)" if papers else "")
+                    + f"; {n} generated images vs {reference}"
+                    + ("" if papers else "; NOT comparable with published FIDs")),
+    }
+    return rows, protocol
 
 
 def _classifier(args):
@@ -635,6 +751,21 @@ def _explore(args):
         print("kerasgen: stopped.")
     finally:
         server.server_close()
+    return 0
+
+
+def _convert_features(args):
+    from kerasgen import features
+    from kerasgen.checks import check_input_file
+
+    source = check_input_file(args.source, "PTH")
+    out = args.out or features.default_fid_weights_path()
+    if os.path.exists(out) and not args.overwrite:
+        print(f"kerasgen: {out} exists; nothing to do (--overwrite converts again).")
+        return 0
+    out = features.convert_fid_weights(source, out)
+    print(f"kerasgen: wrote {out}; --features inception-2015 loads it"
+          + ("" if args.out is None else " with --fid-weights or $KERASGEN_FID_WEIGHTS"))
     return 0
 
 

@@ -16,7 +16,8 @@ TEMPORARY_MARK = ".tmp-"  # temporary files: .tmp-PID-NAME
 def atomic_path(path):
     """Yields a temporary path beside `path` that ends with its whole name (so writers that look
     at the suffix, such as Keras' `.keras`/`.weights.h5` saving and Pillow, still work): write
-    it, and on leaving the block it replaces `path`. On an exception the temporary file is removed and `path` is left as it was.
+    it, and on leaving the block it replaces `path`. On an exception the temporary file is
+    removed and `path` is left as it was.
     """
     path = os.fspath(path)
     folder, name = os.path.split(os.path.abspath(path))

@@ -45,8 +45,8 @@ def data_options(image_size=64, split="train"):
     data.add_argument("--color-jitter", type=float, default=None, metavar="S",
                       help="random brightness, contrast and saturation, each by a factor in [1-S, 1+S]")
     data.add_argument("--split", default=split,
-                      help=f"train | validation | test (synthetic, CelebA), all (CelebA folder); "
-                           f"default {split}")
+                      help="train | validation | test (synthetic, CelebA), all (CelebA folder); "
+                           + (f"default {split}" if split else "default: see the command"))
     data.add_argument("--seed", type=int, default=0)
     return data
 

@@ -21,18 +21,31 @@ Learning rates replace only the rate of each network's optimizer: the paper's be
 Any other keyword goes to the model's constructor unchanged (`image_size=32`, `width=32`, ...).
 They work with every tuner (RandomSearch, BayesianOptimization, Hyperband, GridSearch) and in
 KerasTuner's distributed mode (see `tuning/README.md`).
+
+A search interrupted (Ctrl-C, a lost machine) resumes where it stopped: `make_tuner` with
+`overwrite=False` reloads it and `resume` makes the trial that was running run again, once, so
+that the results list every trial once (see `resume` for what KerasTuner alone gets wrong).
 """
 
 import csv
+import functools
+import glob
+import io
 import json
 import math
 import numbers
 import os
+import shutil
 
 import keras
 import keras_tuner as kt
 
 from kerasgen import backend
+from kerasgen.errors import OptionError
+from kerasgen.errors import RunError
+from kerasgen.files import atomic_path
+from kerasgen.files import save_model
+from kerasgen.files import write_text
 from kerasgen.models import VAE
 from kerasgen.models import WGANGP
 from kerasgen.models import Autoencoder
@@ -60,29 +73,32 @@ def objective(name, direction=None):
     """`kt.Objective(name, direction)`, the direction known for kerasgen's metrics."""
     if direction is None:
         if name not in OBJECTIVES:
-            raise ValueError(f"unknown objective {name!r}: choose from {sorted(OBJECTIVES)} or "
-                             "give its direction ('min' or 'max').")
+            raise OptionError(f"unknown objective {name!r}: choose from {sorted(OBJECTIVES)} "
+                              "or give its direction ('min' or 'max').")
         direction = OBJECTIVES[name]
     if direction not in ("min", "max"):
-        raise ValueError(f"direction must be 'min' or 'max'; received {direction!r}.")
+        raise OptionError(f"direction must be 'min' or 'max'; received {direction!r}.")
     return kt.Objective(name, direction)
 
 
 def hyperparameter(hp, name, space):
     """Registers `name` on `hp` from a search space (see the module docstring); returns its
-    value for this trial."""
+    value for this trial. A bad space raises `OptionError` (a `ValueError`)."""
     if isinstance(space, tuple):
         if len(space) != 2:
-            raise ValueError(f"{name}: a range is a (low, high) tuple; received {space!r}.")
+            raise OptionError(f"{name}: a range is a (low, high) tuple; received {space!r}.")
         low, high = space
         if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in space):
+            if not low < high:
+                raise OptionError(f"{name}: an integer range needs low < high; received "
+                                  f"{space!r}.")
             return hp.Int(name, low, high)
         if not 0 < low < high:
-            raise ValueError(f"{name}: a log range needs 0 < low < high; received {space!r}.")
+            raise OptionError(f"{name}: a log range needs 0 < low < high; received {space!r}.")
         return hp.Float(name, float(low), float(high), sampling="log")
     if isinstance(space, list):
         if not space:
-            raise ValueError(f"{name}: the list of values to choose from is empty.")
+            raise OptionError(f"{name}: the list of values to choose from is empty.")
         return hp.Choice(name, space)
     return hp.Fixed(name, space)
 
@@ -210,17 +226,17 @@ def results(tuner, metrics=None):
 
 
 def write_results(rows, path):
-    """Writes `rows` (from `results`) to `path` as CSV (`.csv`) or JSON (any other suffix)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    """Writes `rows` (from `results`) to `path` as CSV (`.csv`) or JSON (any other suffix),
+    atomically (a temporary file renamed into place: an interruption keeps the previous one)."""
     if path.endswith(".csv"):
         columns = list(dict.fromkeys(k for row in rows for k in row))
-        with open(path, "w", newline="") as f:
-            writer = csv.DictWriter(f, columns)
-            writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(path, text.getvalue())
     else:
-        with open(path, "w") as f:
-            json.dump(rows, f, indent=2)
+        write_text(path, json.dumps(rows, indent=2) + "\n")
 
 
 def _numeric(row, names):
@@ -252,7 +268,8 @@ def _figure(panels, path, title):
     results = [draw(ax) for ax, draw in zip(axes[0], panels)]
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as temporary:  # the temporary name keeps the suffix: the format
+        fig.savefig(temporary, dpi=120)
     plt.close(fig)
     return results
 
@@ -284,10 +301,12 @@ def plot_metrics(rows, x, metrics, path, log_x=True):
     _figure(panels, path, f"recorded metrics against {x}")
 
 
-def parse_space(text):
+def parse_space(text, name=None):
     """A search space from the command line: `"1e-3:10"` -> the range `(0.001, 10.0)`
     (`"1:5"` -> the integer range `(1, 5)`), `"0.1,0.5,1"` -> the choices `[0.1, 0.5, 1.0]`,
-    `"2e-4"` -> the fixed value."""
+    `"2e-4"` -> the fixed value. Text that is none of these raises `OptionError` (a
+    `ValueError`) naming `name` (the option) when given."""
+    where = f"{name} {text!r}" if name else f"search space {text!r}"
 
     def number(token):
         token = token.strip()
@@ -295,16 +314,27 @@ def parse_space(text):
             return int(token)
         except ValueError:
             try:
-                return float(token)
+                value = float(token)
             except ValueError:
-                raise ValueError(f"{token!r} is not a number (in search space {text!r}).") from None
+                raise OptionError(f"{token!r} is not a number (in {where}).") from None
+        if not math.isfinite(value):
+            raise OptionError(f"{token!r} is not a finite number (in {where}).")
+        return value
 
     if ":" in text:
         low, high = (number(t) for t in text.split(":", 1))
-        return (low, high) if isinstance(low, int) and isinstance(high, int) \
-            else (float(low), float(high))
+        if isinstance(low, int) and isinstance(high, int):
+            if not low < high:
+                raise OptionError(f"{where}: an integer range LOW:HIGH needs LOW < HIGH.")
+            return low, high
+        if not 0 < low < high:
+            raise OptionError(f"{where}: a range LOW:HIGH is searched on a log scale and needs "
+                              "0 < LOW < HIGH.")
+        return float(low), float(high)
     if "," in text:
         values = [number(t) for t in text.split(",") if t.strip()]
+        if not values:
+            raise OptionError(f"{where}: no values to choose from.")
         return values if all(isinstance(v, int) for v in values) else [float(v) for v in values]
     return number(text)
 
@@ -321,15 +351,178 @@ def make_tuner(kind, hypermodel, objective, directory, project_name, max_trials=
                seed=0, overwrite=False):
     """A KerasTuner tuner by name (`random`, `bayesian`, `hyperband`, `grid`). With
     `overwrite=False` (the default) a search already in `directory/project_name` resumes: its
-    finished trials are kept and only the rest run. `hyperband` schedules epochs up to `epochs`
-    itself; the others run `max_trials` trials (`grid`: at most)."""
+    finished trials are kept, a trial that was running when the search was interrupted runs
+    again (see `resume`) and then the rest. `hyperband` schedules epochs up to `epochs`
+    itself; the others run `max_trials` trials (`grid`: at most). A search state that cannot
+    be reloaded (a damaged file) raises `RunError`."""
     if kind not in TUNERS:
-        raise ValueError(f"unknown tuner {kind!r}; choose from {sorted(TUNERS)}.")
+        raise OptionError(f"unknown tuner {kind!r}; choose from {sorted(TUNERS)}.")
+    project = os.path.join(os.fspath(directory), project_name)
+    if not overwrite:
+        _check_state(project)
+        _mark_reloadable(project)
     common = dict(objective=objective, seed=seed, directory=directory,
                   project_name=project_name, overwrite=overwrite)
-    if kind == "hyperband":
-        return kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
-    return TUNERS[kind](hypermodel, max_trials=max_trials, **common)
+    try:
+        if kind == "hyperband":
+            tuner = kt.Hyperband(hypermodel, max_epochs=epochs, factor=3, **common)
+        else:
+            tuner = TUNERS[kind](hypermodel, max_trials=max_trials, **common)
+    except RuntimeError as e:
+        if "reloading" not in str(e):
+            raise
+        raise RunError(f"the search state in {project} cannot be reloaded ({e.__cause__!r}); "
+                       "start afresh with overwrite=True (--overwrite).") from e
+    _write_state_atomically(tuner)
+    resume(tuner)
+    return tuner
+
+
+def _write_state_atomically(tuner):
+    """Makes `tuner` and its oracle write their state files (the tuner's and oracle's JSON and
+    each trial's `trial.json`) under a temporary name renamed into place. KerasTuner writes them
+    in place: Ctrl-C in the middle of one leaves it cut short, and the search cannot be
+    reloaded. Left to KerasTuner on a remote file system (a `scheme://` directory)."""
+    if "://" in str(tuner.directory):
+        return
+
+    def write(path, state):
+        write_text(path, json.dumps(state))
+
+    oracle = tuner.oracle
+    if isinstance(oracle, kt.Oracle):  # not a worker's client of the chief's oracle
+        oracle.save = lambda: write(oracle._get_oracle_fname(), oracle.get_state())
+        oracle._save_trial = lambda trial: write(
+            os.path.join(oracle._get_trial_dir(trial.trial_id), "trial.json"), trial.get_state())
+
+    def save():  # BaseTuner.save
+        if not tuner._is_worker():
+            tuner.oracle.save()
+        write(tuner._get_tuner_fname(), tuner.get_state())
+
+    tuner.save = save
+
+
+def _check_state(project):
+    """The JSON files of a search state parse (KerasTuner writes them in place, so a kill in
+    the middle of a write can leave one cut short)."""
+    paths = glob.glob(os.path.join(glob.escape(project), "*.json"))
+    paths += glob.glob(os.path.join(glob.escape(project), "trial_*", "trial.json"))
+    for path in paths:
+        try:
+            with open(path) as f:
+                json.load(f)
+        except (ValueError, OSError) as e:
+            raise RunError(f"the search state in {project} is damaged: {path} cannot be read "
+                           f"({type(e).__name__}: {e}); start afresh with overwrite=True "
+                           "(--overwrite).") from None
+
+
+def _mark_reloadable(project):
+    """KerasTuner reloads a search only where its tuner's file exists, which it writes after
+    the oracle's at the end of each trial: Ctrl-C between the two would start the search afresh,
+    its finished trials lost. The tuner's state is empty (`BaseTuner.get_state`)."""
+    tuner_file = os.path.join(project, os.environ.get("KERASTUNER_TUNER_ID", "tuner0") + ".json")
+    if os.path.exists(os.path.join(project, "oracle.json")) and not os.path.exists(tuner_file):
+        write_text(tuner_file, "{}")
+
+
+_FINISHED = ("COMPLETED", "FAILED")
+
+
+def resume(tuner):
+    """Prepares a reloaded search to resume exactly where it stopped; `make_tuner` calls it.
+    Returns the ids of the trials that run again (those interrupted), in the order they run.
+
+    KerasTuner 1.4 reloads a search's trials and its oracle's state and sends a trial that was
+    running when the search stopped (`ongoing_trials`) to its retry queue, so that it runs
+    again under its own id and hyperparameters. What it misses, mended here:
+
+    - `GridSearchOracle` keeps the grid's walk in memory only: `_ordered_ids` (the trials
+      sorted by their grid point) and `_populate_next` (the trials whose next grid point is
+      still to try) are not in its saved state. Reloaded, both are empty, so the next new trial
+      either fails with `KeyError` (a retried trial, once ended, is looked up in the empty
+      list: "KeyError: '1'") or the search stops at once, its remaining grid points never run.
+      Both are rebuilt from the trials, so the grid resumes at its next point.
+    - A kill between two of KerasTuner's writes leaves the files disagreeing: a trial saved as
+      created but absent from the oracle's state (it never began; it would stay RUNNING in the
+      results and count against `max_trials`) is removed, to be created afresh; a trial saved
+      as finished but still ongoing in the oracle's state is taken as finished, not run again;
+      a started, unfinished trial that is not queued is queued. (`make_tuner` also has the
+      state files written atomically, and reloads a search whose tuner's file is missing.)
+
+    On a worker of KerasTuner's distributed mode (whose oracle is the chief's) it does nothing:
+    the chief's `make_tuner` mends the state.
+    """
+    oracle = tuner.oracle
+    if not isinstance(oracle, kt.Oracle) or not oracle.trials:
+        return []
+    started = set(oracle.start_order)
+    for trial_id in [i for i in oracle.trials if i not in started]:
+        del oracle.trials[trial_id]  # created, but the oracle's state never recorded it
+        shutil.rmtree(os.path.join(oracle._project_dir, f"trial_{trial_id}"), ignore_errors=True)
+    oracle.start_order = [i for i in oracle.start_order if i in oracle.trials]
+    oracle.end_order = [i for i in oracle.end_order if i in oracle.trials]
+    ended = set(oracle.end_order)
+    queue = []
+    for trial_id in [i for i in oracle._retry_queue if i in oracle.trials]:
+        status = oracle.trials[trial_id].status
+        if status in _FINISHED:
+            if trial_id not in ended:  # killed after saving the trial, before the oracle
+                oracle.end_order.append(trial_id)
+                ended.add(trial_id)
+            oracle._run_times[trial_id] = max(oracle._run_times[trial_id], 1)
+        elif trial_id not in queue:
+            queue.append(trial_id)
+    for trial_id in oracle.start_order:
+        if trial_id not in ended and trial_id not in queue \
+                and oracle.trials[trial_id].status not in _FINISHED:
+            queue.insert(0, trial_id)
+    oracle._retry_queue = queue
+    if isinstance(oracle, kt.oracles.GridSearchOracle):
+        _rebuild_grid(oracle)
+    oracle.save()
+    return queue[::-1]  # create_trial pops the queue's end first
+
+
+def _rebuild_grid(oracle):
+    """`GridSearchOracle`'s walk over the grid, from its trials (see `resume`)."""
+    from keras_tuner.src.tuners.gridsearch import LinkedList
+
+    values = {i: oracle.trials[i].hyperparameters.values for i in oracle.start_order}
+    order = sorted(values, key=functools.cmp_to_key(
+        lambda a, b: oracle._compare(values[a], values[b])))
+    oracle._ordered_ids = LinkedList()
+    for trial_id in order:
+        oracle._ordered_ids.insert(trial_id)
+    # Every finished trial: `populate_space` skips one whose next point was tried already.
+    oracle._populate_next = list(oracle.end_order)
+
+
+def progress(tuner):
+    """`(done, planned, rerun)` of `tuner`'s search: how many trials finished (completed or
+    failed), how many it runs in all (`max_trials`; `grid`: at most the grid's size;
+    `hyperband`: its schedule's), and the ids of the interrupted trials that run again first.
+    `(None, None, [])` on a worker of the distributed mode, whose oracle is the chief's."""
+    oracle = tuner.oracle
+    if not isinstance(oracle, kt.Oracle):
+        return None, None, []
+    rerun = list(reversed(oracle._retry_queue))  # create_trial pops the queue's end first
+    done = sum(t.status in _FINISHED for t in oracle.trials.values())
+    planned = oracle.max_trials
+    if isinstance(oracle, kt.oracles.GridSearchOracle):
+        space = oracle.get_space().space
+        if not any(hp.conditions for hp in space):
+            size = math.prod(len(list(hp.values)) for hp in space)
+            planned = min(planned, size) if planned else size
+    elif isinstance(oracle, kt.oracles.HyperbandOracle) and not planned:
+        try:
+            brackets = oracle._get_num_brackets()
+            planned = oracle.hyperband_iterations * sum(
+                oracle._get_size(b, r) for b in range(brackets) for r in range(b + 1))
+        except (AttributeError, TypeError, ValueError):  # another KerasTuner version
+            planned = None
+    return done, planned, rerun
 
 
 def is_chief():
@@ -343,7 +536,8 @@ def is_chief():
 def report(tuner, out, swept, metrics=None, log_x=True):
     """After a search: `results.csv` and `results.json` (one row per trial), `objective.png`
     (the objective against `swept`), `best.keras` (the best trial's model at its best epoch)
-    and `best_grid.png` (its samples) in `out`. Returns the best trial's row."""
+    and `best_grid.png` (its samples) in `out`, each written atomically (an interruption keeps
+    the previous file whole). Returns the best trial's row."""
     from kerasgen.images import save_image_grid
 
     os.makedirs(out, exist_ok=True)
@@ -365,7 +559,7 @@ def report(tuner, out, swept, metrics=None, log_x=True):
                  direction=goal.direction, label=goal.name, log_x=log_x)
     best_trial = tuner.oracle.get_best_trials(1)[0]
     model = tuner.load_model(best_trial)
-    model.save(os.path.join(out, "best.keras"))
+    save_model(model, os.path.join(out, "best.keras"))
     save_image_grid(model.sample_grid(64, seed=0), os.path.join(out, "best_grid.png"),
                     nrow=getattr(model, "grid_nrow", lambda n: 8)(64))
     return next(r for r in rows if r["trial"] == best_trial.trial_id)

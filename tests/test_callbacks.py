@@ -14,14 +14,13 @@ from kerasgen.callbacks import NaNGuard
 from kerasgen.images import make_grid
 from kerasgen.images import save_image_grid
 
-
-def images(n=32, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3), dtype="uint8")
+from helpers.common import images
+from helpers.common import tiny
 
 
 @pytest.mark.backend
 def test_image_grid_writes_grids_gif_and_loss_curves(tmp_path):
-    model = DCGAN(latent_dim=8, image_size=16, width=8, seed=1)
+    model = tiny(DCGAN)
     # Half-white, half-black images and a fast learning rate: within 36 steps the generator
     # leaves the flat grey of its initialisation (and batch norm's moving statistics settle).
     model.compile(generator_optimizer=keras.optimizers.Adam(5e-3, beta_1=0.5),
@@ -58,7 +57,7 @@ def test_image_grid_writes_grids_gif_and_loss_curves(tmp_path):
 def test_image_grid_layouts_show_std_rows_and_interpolations(tmp_path):
     from kerasgen import latent
 
-    model = DCGAN(latent_dim=8, image_size=16, width=8, seed=1)
+    model = tiny(DCGAN)
     model.compile()
     grids = {}
     for layout in ("stds", "interpolation"):

@@ -15,26 +15,18 @@ from kerasgen.models.cgan import DEFAULT_ATTRIBUTES
 from kerasgen.models.cgan import conditional_discriminator_loss
 from kerasgen.models.cgan import flip_one_attribute
 
+from helpers.common import bce as _bce
+from helpers.common import images
+from helpers.common import sigmoid as sig
+from helpers.common import tiny_for
+
 ATTRS = ("Male", "Smiling", "Eyeglasses")
 
-
-def tiny(**kwargs):
-    kwargs = {"attributes": ATTRS, "latent_dim": 8, "image_size": 16, "width": 8, "seed": 1,
-              **kwargs}
-    return ConditionalGAN(**kwargs)
-
-
-def images(n=32, size=16, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype="uint8")
+tiny = tiny_for(ConditionalGAN, attributes=ATTRS)
 
 
 def labels(n=32, k=3, seed=0):
     return (np.random.default_rng(seed + 100).random((n, k)) < 0.5).astype("float32")
-
-
-def _bce(targets, logits):
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, "float64")))
-    return float(np.mean(-targets * np.log(p) - (1.0 - targets) * np.log(1.0 - p)))
 
 
 def _np(x):
@@ -81,7 +73,6 @@ def test_discriminator_loss_matches_hand_computation(monkeypatch):
                 + _bce(np.zeros_like(fake_logits), fake_logits)
                 + _bce(np.zeros_like(mismatch_logits), mismatch_logits))
     assert float(_np(loss)) == pytest.approx(expected, rel=1e-4)
-    sig = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
     for name, logits in (("d_real", real_logits), ("d_fake", fake_logits),
                          ("d_mismatch", mismatch_logits)):
         assert float(_np(logs[name])) == pytest.approx(sig(logits).mean(), rel=1e-4)

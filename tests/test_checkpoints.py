@@ -10,15 +10,12 @@ from kerasgen import DCGAN
 from kerasgen.callbacks import NaNGuard
 from kerasgen.errors import TrainingDivergedError
 
+from helpers.common import images
+from helpers.common import tiny_for
+
 pytestmark = pytest.mark.backend
 
-
-def tiny():
-    return DCGAN(latent_dim=8, image_size=16, width=8, seed=1, label_smoothing=(0.7, 1.2))
-
-
-def images(n=32, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, 16, 16, 3), dtype="uint8")
+tiny = tiny_for(DCGAN, label_smoothing=(0.7, 1.2))
 
 
 def iterations(model):

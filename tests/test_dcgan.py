@@ -8,21 +8,14 @@ from keras import ops
 from kerasgen import DCGAN
 from kerasgen.errors import DataError
 
+from helpers.common import bce as _reference_bce
+from helpers.common import images
+from helpers.common import sigmoid as sig
+from helpers.common import tiny_for
+
 pytestmark = pytest.mark.backend
 
-
-def tiny(**kwargs):
-    kwargs = {"latent_dim": 8, "image_size": 16, "width": 8, "seed": 1, **kwargs}
-    return DCGAN(**kwargs)
-
-
-def images(n=32, size=16, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, size, size, 3), dtype="uint8")
-
-
-def _reference_bce(targets, logits):
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, "float64")))
-    return float(np.mean(-targets * np.log(p) - (1.0 - targets) * np.log(1.0 - p)))
+tiny = tiny_for(DCGAN)
 
 
 def test_networks_are_sized_by_image_size():
@@ -73,7 +66,6 @@ def test_discriminator_loss_matches_hand_computation(monkeypatch):
         np.zeros_like(fake_logits), fake_logits
     )
     assert float(ops.convert_to_numpy(loss)) == pytest.approx(expected, rel=1e-4)
-    sig = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     assert float(ops.convert_to_numpy(logs["d_real"])) == pytest.approx(sig(real_logits).mean(), rel=1e-4)
     assert float(ops.convert_to_numpy(logs["d_fake"])) == pytest.approx(sig(fake_logits).mean(), rel=1e-4)
 

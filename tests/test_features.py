@@ -1,5 +1,6 @@
-"""Feature extractors and FID of a model: the Inception code path without weights, the offline
-classifier features, streaming statistics, the callback."""
+"""Feature extractors and FID of a model: Keras' ImageNet Inception code path without weights, the
+offline classifier features, streaming statistics, the callback. The FID papers' Inception is
+tested against torch-fidelity in test_fid_inception.py."""
 
 import numpy as np
 import pytest
@@ -13,18 +14,22 @@ from kerasgen.data import synthetic_faces
 from kerasgen.errors import DataError
 
 
-def test_inception_code_path_without_weights():
-    extractor = features.InceptionFeatures(weights=None, batch_size=4)
+def test_keras_imagenet_inception_code_path_without_weights():
+    extractor = features.KerasImageNetInception(weights=None, batch_size=4)
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype="uint8")
     out = extractor(images)
     assert out.shape == (3, 2048) and np.isfinite(out).all()
     np.testing.assert_allclose(extractor(images / 255.0), out, rtol=1e-5, atol=1e-5)
-    assert extractor.name == "inception-random-weights"  # never reported as FID
+    assert extractor.name == "keras-imagenet-inceptionv3-random-weights"  # never reported as FID
 
 
 def test_missing_inception_weights_file_says_how_to_get_it(tmp_path):
     with pytest.raises(DataError, match="inception_v3_weights_tf_dim_ordering_tf_kernels_notop"):
+        features.KerasImageNetInception(weights=str(tmp_path / "missing.h5"))
+    # The old name is a deprecated alias (it was never the FID papers' network).
+    with pytest.deprecated_call(match="FIDInception"), pytest.raises(DataError):
         features.InceptionFeatures(weights=str(tmp_path / "missing.h5"))
+    assert issubclass(features.InceptionFeatures, features.KerasImageNetInception)
 
 
 @pytest.mark.backend
@@ -87,8 +92,8 @@ def test_sample_quality_callback_rejects_what_it_cannot_measure():
     stats.update(np.random.default_rng(0).normal(size=(10, 3)))
     with pytest.raises(ValueError, match="features themselves"):
         SampleQuality(stats, None, ("fid", "kid"))
-    with pytest.raises(ValueError, match="unknown metrics.*'is'"):
-        SampleQuality(np.zeros((4, 3)), None, ("fid", "is"))
+    with pytest.raises(ValueError, match="unknown metrics.*'ppl'"):
+        SampleQuality(np.zeros((4, 3)), None, ("fid", "ppl"))
     with pytest.raises(ValueError, match="every"):
         FIDCallback(stats, None, every=0)
 

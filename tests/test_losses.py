@@ -4,21 +4,13 @@ import math
 
 import numpy as np
 import pytest
-from keras import ops
 
 from kerasgen import losses
 
+from helpers.common import as_float as _np
+from helpers.common import bce as _reference_bce
+
 pytestmark = pytest.mark.backend
-
-
-def _np(x):
-    return float(ops.convert_to_numpy(x))
-
-
-def _reference_bce(targets, logits):
-    """Binary cross-entropy written the textbook way: -t log p - (1 - t) log(1 - p)."""
-    p = 1.0 / (1.0 + np.exp(-logits.astype("float64")))
-    return float(np.mean(-targets * np.log(p) - (1.0 - targets) * np.log(1.0 - p)))
 
 
 def test_bce_of_zero_logits_is_log_two_for_any_target():

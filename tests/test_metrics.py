@@ -7,6 +7,8 @@ from kerasgen.data import iter_images
 from kerasgen.errors import DataError
 from kerasgen.metrics import reconstruction_mse
 
+from helpers.reference import torch_fidelity
+
 
 class Darken:
     """reconstruct = every pixel at 0.25 (in [0, 1]), whatever the input."""
@@ -142,3 +144,63 @@ def test_iter_batches_keeps_labels_aligned_when_cut():
     assert [len(images) for images, _ in batches] == [4, 2]
     np.testing.assert_array_equal(np.concatenate([labels for _, labels in batches]), np.arange(6))
     assert list(iter_batches(np.zeros((3, 2, 2, 3))))[0][1] is None
+
+
+# ---- Inception Score and density/coverage against their reference implementations ----------
+
+
+def test_inception_score_matches_torch_fidelity():
+    import torch
+
+    from kerasgen.metrics import inception_score
+
+    isc = torch_fidelity("metric_isc")
+    rng = np.random.default_rng(0)
+    logits = rng.standard_normal((250, 1008)) * 3.0 + rng.standard_normal(1008)
+    for splits, shuffle in [(10, True), (3, False), (1, True)]:
+        reference = isc.isc_features_to_metric(torch.from_numpy(logits), splits=splits,
+                                               shuffle=shuffle, rng_seed=2020)
+        mean, std = inception_score(logits, splits=splits, shuffle=shuffle)
+        assert mean == pytest.approx(reference["inception_score_mean"], rel=1e-10)
+        assert std == pytest.approx(reference["inception_score_std"], rel=1e-8, abs=1e-12)
+    assert 1.0 < mean < 1008.0
+
+
+def test_inception_score_by_hand():
+    from kerasgen.metrics import inception_score
+
+    # Two images, each sure of its own class out of 2: p(y|x) one-hot, p(y) uniform, so
+    # KL = log 2 for each and IS = 2. Identical certain predictions give IS = 1.
+    sure = np.array([[50.0, -50.0], [-50.0, 50.0]])
+    assert inception_score(sure, splits=1) == pytest.approx((2.0, 0.0), abs=1e-9)
+    same = np.array([[50.0, -50.0], [50.0, -50.0]])
+    assert inception_score(same, splits=1) == pytest.approx((1.0, 0.0), abs=1e-9)
+    with pytest.raises(ValueError, match="splits"):
+        inception_score(sure, splits=3)
+
+
+def test_density_coverage_match_prdc():
+    import prdc
+
+    from kerasgen.metrics import density_coverage
+
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((300, 16))
+    for fake in (rng.standard_normal((200, 16)) * 1.3 + 0.4, real[:150] + 0.05):
+        for k in (3, 5):
+            reference = prdc.compute_prdc(real, fake, nearest_k=k)
+            density, coverage = density_coverage(real, fake, k=k, batch_size=64)
+            assert density == pytest.approx(reference["density"], rel=1e-12)
+            assert coverage == pytest.approx(reference["coverage"], rel=1e-12)
+
+
+def test_density_coverage_by_hand():
+    from kerasgen.metrics import density_coverage
+
+    # Reals on a line at 0, 1, 2, 10; k = 1: radii 1, 1, 1, 8 (the nearest other real).
+    real = np.array([[0.0], [1.0], [2.0], [10.0]])
+    fake = np.array([[0.5], [9.0]])
+    # 0.5 lies in the balls of 0 and 1 (not 2: |2 - 0.5| = 1.5); 9.0 lies in the ball of 10.
+    density, coverage = density_coverage(real, fake, k=1)
+    assert density == pytest.approx((2 + 1) / (1 * 2))
+    assert coverage == pytest.approx(3 / 4)  # 0, 1 and 10 have a fake in their ball; 2 has none

@@ -9,6 +9,8 @@ import pytest
 import kerasgen
 from kerasgen.data import synthetic_faces
 
+from helpers.common import tiny
+
 pytestmark = pytest.mark.backend
 
 ATTRIBUTES = ["Male", "Smiling"]
@@ -38,7 +40,7 @@ def _values(model):
 
 
 def _train(name, policy):
-    model = getattr(kerasgen, name)(image_size=16, latent_dim=8, width=8, seed=0, **MODELS[name])
+    model = tiny(getattr(kerasgen, name), seed=0, **MODELS[name])
     model.compile()
     assert model.dtype_policy.name == policy
     convolutions = [layer for layer in model._flatten_layers()

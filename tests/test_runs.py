@@ -13,6 +13,8 @@ import keras
 import numpy as np
 import pytest
 
+import kerasgen  # noqa: F401  (registers the model classes that load_model needs)
+
 pytestmark = pytest.mark.backend
 
 TINY = ["--image-size", "16", "--width", "8", "--latent-dim", "8", "--batch-size", "16",
@@ -164,6 +166,8 @@ callbacks.ImageGrid.on_train_batch_end = on_train_batch_end
 sys.exit(cli.main(sys.argv[1:]))
 """
 
+CTRL_C_MID_EPOCH = KILL_MID_EPOCH.replace("signal.SIGKILL", "signal.SIGINT")
+
 KILL_IN_FINAL_SAVE = """
 import os, signal, sys
 from kerasgen import cli
@@ -205,6 +209,22 @@ def test_run_killed_mid_epoch_resumes_to_the_uninterrupted_count(tmp_path):
     steps = [int(line.split(",")[1]) for line in (out / "losses.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 3 * STEPS + 1))
     assert not (out / "backup").exists()
+
+
+def test_ctrl_c_is_one_line_and_the_rerun_resumes(tmp_path):
+    out = tmp_path / "run"
+    train = ["train", "dcgan", *TINY, "--epochs", "2", "--out", out]
+    stopped = _run(CTRL_C_MID_EPOCH, *train, cwd=tmp_path)
+    assert stopped.returncode == 130, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    assert stopped.stderr.strip().splitlines()[-1] == (
+        "kerasgen: error: interrupted; run the same command again to resume from the last "
+        "finished epoch.")
+    resumed = _run("import sys; from kerasgen import cli; sys.exit(cli.main(sys.argv[1:]))",
+                   *train, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "Epoch 2/2" in resumed.stdout and "Epoch 1/2" not in resumed.stdout
+    assert iterations(out / "model.keras") == {"generator": 2 * STEPS, "discriminator": 2 * STEPS}
 
 
 def test_run_killed_during_the_final_save_keeps_the_old_model_and_finishes(tmp_path, kerasgen):

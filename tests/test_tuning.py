@@ -1,5 +1,7 @@
 """KerasTuner sweeps: search spaces, the HyperModels, two-trial searches on every backend with
-the objective recorded, resuming, the report, and the scripts in distributed mode."""
+the objective recorded, resuming, the report, the scripts in distributed mode, interrupted
+searches resuming with every trial run once (every tuner), and the scripts' Ctrl-C and bad
+options."""
 
 import json
 import os
@@ -252,3 +254,301 @@ def test_gan_script_sweeps_a_conditional_gan(tmp_path, monkeypatch):
     assert all(r["score"] == r["kid"] for r in rows)
     model = keras.models.load_model(out / "best.keras")
     assert list(model.attributes) == ["Male", "Eyeglasses"]
+
+
+# ---- interrupted searches resume: every trial once -------------------------------------------
+
+
+KLD_WEIGHTS = [0.1, 1.0, 10.0]
+
+
+def _space(hp):
+    """A hypermodel that only declares its space: these searches score trials without training."""
+    hp.Choice("kld_weight", KLD_WEIGHTS)
+
+
+def _larger_space(hp):
+    """Hyperband's brackets draw more configurations than three."""
+    hp.Choice("kld_weight", KLD_WEIGHTS)
+    hp.Int("width", 8, 64)
+
+
+def _scripted_tuner(kind, directory, interrupt_at=None):
+    """`make_tuner`'s tuner whose trials score at once (fid = the KLD weight), recording the
+    ids they ran in `tuner.ran`; KeyboardInterrupt, as Ctrl-C raises it, in the trial that
+    starts after `interrupt_at` trials ran in this session, leaving the search's files as a
+    killed process leaves them."""
+    space = _larger_space if kind == "hyperband" else _space
+    tuner = tuning.make_tuner(kind, space, tuning.objective("fid"), str(directory), "sweep",
+                              max_trials=3, epochs=3, seed=1)
+    tuner.ran = []
+
+    def run_trial(trial, *args, **kwargs):
+        if len(tuner.ran) == interrupt_at:
+            raise KeyboardInterrupt
+        tuner.ran.append(trial.trial_id)
+        return {"fid": trial.hyperparameters.get("kld_weight")}
+
+    tuner.run_trial = run_trial
+    return tuner
+
+
+def _interrupt(tuner):
+    """Runs the search to its interruption; returns the id of the trial it interrupted."""
+    with pytest.raises(KeyboardInterrupt):
+        tuner.search(verbose=0)
+    (trial_id,) = [i for i, t in tuner.oracle.trials.items() if t.status == "RUNNING"]
+    return trial_id
+
+
+@pytest.mark.parametrize("kind", sorted(tuning.TUNERS))
+def test_a_search_interrupted_in_a_trial_resumes_it_and_runs_each_trial_once(tmp_path, kind):
+    first = _scripted_tuner(kind, tmp_path, interrupt_at=1)
+    interrupted = _interrupt(first)  # in the second trial
+    assert first.oracle.start_order == [*first.ran, interrupted]
+
+    tuner = _scripted_tuner(kind, tmp_path)  # the same command again
+    done, planned, rerun = tuning.progress(tuner)
+    assert (done, rerun) == (1, [interrupted])
+    tuner.search(verbose=0)
+    assert tuner.ran[0] == interrupted  # the interrupted trial first, under its own id
+    rows = tuning.results(tuner)
+    assert [r["trial"] for r in rows] == sorted(first.ran + tuner.ran)  # each once
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert len(rows) == planned and tuning.progress(tuner)[:2] == (planned, planned)
+    if kind == "hyperband":
+        assert planned == 6  # two brackets for 3 epochs: 3 + 1 trials, and 2
+    else:
+        assert planned == 3
+        assert sorted(r["kld_weight"] for r in rows) == KLD_WEIGHTS  # each value once
+
+    again = _scripted_tuner(kind, tmp_path)  # a finished search: nothing runs
+    again.search(verbose=0)
+    assert again.ran == [] and len(tuning.results(again)) == planned
+
+
+@pytest.mark.parametrize("kind", sorted(tuning.TUNERS))
+def test_a_search_interrupted_twice_goes_on_where_it_stopped(tmp_path, kind):
+    # KerasTuner does not save GridSearchOracle's walk over the grid: reloaded, a grid search
+    # raised KeyError for the trial it retried, or ended at once, its last points never run.
+    first = _scripted_tuner(kind, tmp_path, interrupt_at=1)
+    _interrupt(first)
+    second = _scripted_tuner(kind, tmp_path, interrupt_at=1)
+    interrupted = _interrupt(second)
+    tuner = _scripted_tuner(kind, tmp_path)
+    tuner.search(verbose=0)
+    assert tuner.ran[0] == interrupted
+    rows = tuning.results(tuner)
+    assert [r["trial"] for r in rows] == sorted(first.ran + second.ran + tuner.ran)
+    assert all(r["status"] == "COMPLETED" for r in rows)
+    assert len(rows) == tuning.progress(tuner)[1]
+    if kind != "hyperband":
+        assert sorted(r["kld_weight"] for r in rows) == KLD_WEIGHTS
+
+
+def test_a_grid_search_left_by_the_keyerror_of_kerastuners_reload_is_finished(tmp_path,
+                                                                             monkeypatch):
+    # The user's report: interrupted in trial 2, the rerun retried it and failed with
+    # "KeyError: '1'"; the next rerun ended at once, the third grid point never run.
+    _interrupt(_scripted_tuner("grid", tmp_path, interrupt_at=1))
+    with monkeypatch.context() as patch:
+        patch.setattr(tuning, "resume", lambda tuner: [])  # KerasTuner's reload alone
+        with pytest.raises(KeyError, match="'1'"):
+            _scripted_tuner("grid", tmp_path).search(verbose=0)
+        stopped = _scripted_tuner("grid", tmp_path)
+        stopped.search(verbose=0)
+        assert stopped.ran == [] and len(tuning.results(stopped)) == 2
+    tuner = _scripted_tuner("grid", tmp_path)
+    tuner.search(verbose=0)
+    assert tuner.ran == ["2"]
+    assert [r["kld_weight"] for r in tuning.results(tuner)] == KLD_WEIGHTS
+
+
+def _kill_in_save(tuner, when):
+    """Raises KeyboardInterrupt in the oracle's save once `when(oracle)`: a kill between
+    KerasTuner's write of a trial's file and of the oracle's."""
+    oracle, save = tuner.oracle, tuner.oracle.save
+
+    def killed_save():
+        if when(oracle):
+            raise KeyboardInterrupt
+        save()
+
+    oracle.save = killed_save
+
+
+@pytest.mark.parametrize("kind", ["grid", "random"])
+def test_a_kill_between_kerastuners_writes_neither_loses_nor_repeats_a_trial(tmp_path, kind):
+    # Killed when trial 1 was saved as created but the oracle's state not yet written: trial 1
+    # never began; it is created afresh, not left RUNNING in the results.
+    first = _scripted_tuner(kind, tmp_path / "created")
+    _kill_in_save(first, lambda oracle: len(oracle.start_order) == 2)
+    with pytest.raises(KeyboardInterrupt):
+        first.search(verbose=0)
+    tuner = _scripted_tuner(kind, tmp_path / "created")
+    assert sorted(tuner.oracle.trials) == ["0"] and tuning.progress(tuner)[2] == []
+    tuner.search(verbose=0)
+    assert tuner.ran == ["1", "2"]
+    rows = tuning.results(tuner)
+    assert sorted(r["kld_weight"] for r in rows) == KLD_WEIGHTS
+    assert all(r["status"] == "COMPLETED" for r in rows)
+
+    # Killed when trial 1 was saved as finished but the oracle's state not yet written: it is
+    # finished, and does not run again.
+    first = _scripted_tuner(kind, tmp_path / "finished")
+    _kill_in_save(first, lambda oracle: oracle.end_order == ["0", "1"])
+    with pytest.raises(KeyboardInterrupt):
+        first.search(verbose=0)
+    tuner = _scripted_tuner(kind, tmp_path / "finished")
+    assert tuning.progress(tuner) == (2, 3, [])
+    tuner.search(verbose=0)
+    assert tuner.ran == ["2"]
+    rows = tuning.results(tuner)
+    assert sorted(r["kld_weight"] for r in rows) == KLD_WEIGHTS
+    assert all(r["status"] == "COMPLETED" for r in rows)
+
+
+@pytest.mark.parametrize("write", [3, 4])
+def test_ctrl_c_in_a_write_of_the_search_state_keeps_the_previous_file(tmp_path, monkeypatch,
+                                                                      write):
+    # KerasTuner writes its JSON in place: cut short by Ctrl-C, the search could not reload.
+    # Its oracle's state is written when trial 0 is created and ended, then with the tuner's
+    # file (3: without that file KerasTuner would not reload the search), then when trial 1 is
+    # created (4: trial 1 never began).
+    import kerasgen.files
+
+    replace, saves = os.replace, []
+
+    def interrupted_replace(source, destination):
+        if str(destination).endswith("oracle.json"):
+            saves.append(destination)
+            if len(saves) == write:
+                raise KeyboardInterrupt
+        replace(source, destination)
+
+    first = _scripted_tuner("grid", tmp_path)
+    monkeypatch.setattr(kerasgen.files.os, "replace", interrupted_replace)
+    with pytest.raises(KeyboardInterrupt):
+        first.search(verbose=0)
+    monkeypatch.undo()
+    assert not [p for p in tmp_path.rglob("*") if p.name.startswith(".tmp-")]
+    state = json.loads((tmp_path / "sweep" / "oracle.json").read_text())
+    assert state["end_order"] == ["0"]  # the state written after trial 0, whole
+    tuner = _scripted_tuner("grid", tmp_path)
+    tuner.search(verbose=0)
+    assert tuner.ran == ["1", "2"]
+    assert [r["kld_weight"] for r in tuning.results(tuner)] == KLD_WEIGHTS
+
+
+def test_a_damaged_search_state_is_one_line_naming_the_file(tmp_path):
+    _interrupt(_scripted_tuner("grid", tmp_path, interrupt_at=1))
+    oracle_file = tmp_path / "sweep" / "oracle.json"
+    oracle_file.write_text(oracle_file.read_text()[:20])  # cut short
+    from kerasgen.errors import RunError
+
+    with pytest.raises(RunError, match=r"damaged: .*oracle.json cannot be read.*--overwrite"):
+        _scripted_tuner("grid", tmp_path)
+
+
+# ---- the scripts: Ctrl-C, resuming, bad options ----------------------------------------------
+
+
+SWEEP = [os.path.join(ROOT, "tuning", "tune_vae_kld.py"), "--kld-weight", "0.1,1,10",
+         "--trials", "3", "--epochs", "1", "--n-images", "64", "--batch-size", "32",
+         "--image-size", "16", "--quality-images", "64", "--latent-dim", "8"]
+
+
+def _sweep_env():
+    return {**os.environ, "KERAS_BACKEND": keras.backend.backend(), "PYTHONUNBUFFERED": "1"}
+
+
+def _ctrl_c_in_trial_2(command, stderr_path):
+    """Runs the sweep and presses Ctrl-C (SIGINT, as a terminal sends it) once its second
+    trial has begun; returns the process, its stdout and stderr."""
+    import signal
+
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                   env=_sweep_env())
+        out = []
+        for line in process.stdout:  # KerasTuner prints this once the trial is recorded
+            out.append(line)
+            if "Running Trial #2" in line:
+                process.send_signal(signal.SIGINT)
+                break
+        rest, _ = process.communicate(timeout=300)
+    return process, "".join(out) + rest, open(stderr_path).read()
+
+
+@pytest.mark.parametrize("kind", [pytest.param("grid", marks=pytest.mark.backend), "random"])
+def test_ctrl_c_ends_a_sweep_with_one_line_and_the_rerun_finishes_each_trial_once(tmp_path,
+                                                                                  kind):
+    out = tmp_path / "sweep"
+    command = [sys.executable, *SWEEP, "--tuner", kind, "--out", str(out)]
+    process, stdout, stderr = _ctrl_c_in_trial_2(command, tmp_path / "stderr.txt")
+    assert process.returncode == 130, stdout[-2000:] + stderr[-3000:]
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr[-3000:]
+    ours = [line for line in stderr.splitlines() if "kerasgen" in line]
+    assert ours == ["kerasgen sweep: interrupted; run the same command again to finish the "
+                    "remaining trials (1 of 3 trials done)."], stderr[-3000:]
+    trial = json.loads((out / "search" / "vae_kld" / "trial_1" / "trial.json").read_text())
+    assert trial["status"] == "RUNNING"  # stopped in the middle of trial 2 (id 1)
+
+    rerun = subprocess.run(command, capture_output=True, text=True, env=_sweep_env(),
+                           timeout=600)
+    assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-3000:]
+    assert f"resuming the search in {out / 'search' / 'vae_kld'}: 1 of 3 trials done; trial 1 " \
+           "(interrupted) runs again" in rerun.stdout
+    assert rerun.stdout.count(" Complete [") == 2  # trial 1 again, then trial 2
+    rows = json.loads((out / "results.json").read_text())
+    assert [(r["trial"], r["status"]) for r in rows] == [
+        ("0", "COMPLETED"), ("1", "COMPLETED"), ("2", "COMPLETED")]
+    assert sorted(r["kld_weight"] for r in rows) == [0.1, 1.0, 10.0]  # each value once
+    assert len((out / "results.csv").read_text().splitlines()) == 1 + 3
+    assert not [p for p in out.rglob("*") if p.name.startswith(".tmp-")]  # written atomically
+
+    if kind == "random":  # once (the tensorflow pass): a finished sweep runs nothing
+        again = subprocess.run(command, capture_output=True, text=True, env=_sweep_env(),
+                               timeout=600)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert "nothing left to do: all 3 trials" in again.stdout
+        assert " Complete [" not in again.stdout and "best trial" in again.stdout
+        assert json.loads((out / "results.json").read_text()) == rows
+
+
+def test_bad_options_end_the_sweep_with_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    out = tmp_path / "sweep"
+    command = [sys.executable, *SWEEP, "--trials", "0", "--out", str(out)]
+    bad = subprocess.run(command, capture_output=True, text=True, env=_sweep_env(), timeout=300)
+    assert bad.returncode == 2
+    assert "Traceback" not in bad.stderr
+    assert [line for line in bad.stderr.splitlines() if "kerasgen" in line] == [
+        "kerasgen sweep: error: --trials must be an integer >= 1; received --trials=0."]
+    assert not out.exists()  # nothing started
+
+    script = _script("tune_vae_kld")
+
+    def work(*args, **kwargs):
+        raise AssertionError("the sweep started working despite a bad option")
+
+    monkeypatch.setattr(script.common, "make_tuner", work)  # the first work: builds a model
+    for options, message in [
+        (["--epochs", "-1"], "--epochs must be an integer >= 1; received --epochs=-1."),
+        (["--quality-images", "2"], "--quality-images must be an integer >= 4"),
+        (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+        (["--n-images", "0"], "--n-images must be an integer >= 1"),
+        (["--image-size", "20"], "--image-size must be one of (16, 32, 64, 128, 256)"),
+        (["--trials", "three"], "argument --trials: invalid int value: 'three'"),
+        (["--kld-weight", "1:ten"], "'ten' is not a number (in --kld-weight '1:ten')"),
+        (["--kld-weight", "0.0:10"], "--kld-weight '0.0:10': a range LOW:HIGH is searched on"),
+        (["--tuner", "annealing"], "argument --tuner: invalid choice: 'annealing'"),
+    ]:
+        monkeypatch.setattr(sys, "argv", ["tune_vae_kld.py", *SWEEP[1:], "--out", str(out),
+                                          *options])
+        with pytest.raises(SystemExit) as exit:
+            script.common.run(script.main)
+        assert exit.value.code == 2, options
+        err = capsys.readouterr().err
+        assert err.startswith("kerasgen sweep: error: ") and err.count("\n") == 1, err
+        assert message in err, err
+        assert not out.exists()

@@ -15,20 +15,13 @@ from kerasgen import losses
 from kerasgen.data import synthetic_faces
 from kerasgen.errors import DataError
 
+from helpers.common import as_float as _np
+from helpers.common import faces
+from helpers.common import tiny_for
+
 pytestmark = pytest.mark.backend
 
-
-def _np(x):
-    return float(ops.convert_to_numpy(x))
-
-
-def tiny(cls=VAE, **kwargs):
-    return cls(**{"image_size": 16, "latent_dim": 8, "width": 8, "seed": 1, **kwargs})
-
-
-def faces(n=32, split="test"):
-    """`n` fixed uint8 faces, 16 px, from a split the models do not train on."""
-    return synthetic_faces(n=n, image_size=16, batch_size=n, split=split, shuffle=False)[0]
+tiny = tiny_for(VAE)
 
 
 def mse(reconstructions, images):

@@ -9,27 +9,15 @@ import pytest
 from keras import ops
 
 from kerasgen import VAEGAN
-from kerasgen.data import synthetic_faces
+
+from helpers.common import as_float as _np
+from helpers.common import bce as _bce
+from helpers.common import faces
+from helpers.common import tiny_for
 
 pytestmark = pytest.mark.backend
 
-
-def _np(x):
-    return float(ops.convert_to_numpy(x))
-
-
-def tiny(**kwargs):
-    return VAEGAN(**{"image_size": 16, "latent_dim": 8, "width": 8, "seed": 1, **kwargs})
-
-
-def faces(n, split="test"):
-    return synthetic_faces(n=n, image_size=16, batch_size=n, split=split, shuffle=False)[0]
-
-
-def _bce(target, logits):
-    """Binary cross-entropy of sigmoid(logits), the textbook way, averaged."""
-    p = 1.0 / (1.0 + np.exp(-np.asarray(logits, "float64")))
-    return float(np.mean(-target * np.log(p) - (1.0 - target) * np.log(1.0 - p)))
+tiny = tiny_for(VAEGAN)
 
 
 def test_each_networks_loss_matches_a_hand_computation(monkeypatch):

@@ -12,6 +12,8 @@ from kerasgen import backend
 from kerasgen import losses
 from kerasgen.data import synthetic_faces
 
+from helpers.common import tiny_for
+
 pytestmark = pytest.mark.backend
 
 
@@ -75,8 +77,7 @@ def test_wasserstein_losses_by_hand():
     assert float(_np(losses.wasserstein_generator_loss(fake))) == pytest.approx(0.75)
 
 
-def tiny(**kwargs):
-    return WGANGP(latent_dim=8, image_size=16, width=8, seed=3, **kwargs)
+tiny = tiny_for(WGANGP, seed=3)
 
 
 def test_critic_loss_is_minus_estimate_plus_weighted_penalty():

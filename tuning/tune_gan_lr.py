@@ -9,10 +9,9 @@ gradient-penalty weight): a table and a plot of the objective, the best model an
 The objective is a sample-quality score of generated against held-out real faces, measured by
 `kerasgen.callbacks.SampleQuality` after every epoch (FID by default; KID, precision and recall
 are recorded too): GAN losses say little about sample quality. Run it again to resume an
-interrupted search.
+interrupted search (Ctrl-C ends it with one line, exit status 130): the trials not yet finished
+run, each once.
 """
-
-import os
 
 import common
 
@@ -43,32 +42,31 @@ def main():
     args.out = args.out or f"runs/tune_{args.model.replace('-', '')}_lr"
     common.setup(args)
     build, critic = MODELS[args.model]
-    spaces = {"generator_learning_rate": tuning.parse_space(args.generator_lr),
-              f"{critic}_learning_rate": tuning.parse_space(args.discriminator_lr)}
+    spaces = {"generator_learning_rate": tuning.parse_space(args.generator_lr, "--generator-lr"),
+              f"{critic}_learning_rate": tuning.parse_space(args.discriminator_lr,
+                                                           "--discriminator-lr")}
     model_kwargs = dict(image_size=args.image_size, seed=args.seed)
     attributes = None
     if args.model == "wgan-gp":
-        spaces.update(n_critic=tuning.parse_space(args.n_critic),
-                      gp_weight=tuning.parse_space(args.gp_weight))
+        spaces.update(n_critic=tuning.parse_space(args.n_critic, "--n-critic"),
+                      gp_weight=tuning.parse_space(args.gp_weight, "--gp-weight"))
     if args.model == "cgan":
         attributes = [a.strip() for a in args.attributes.split(",") if a.strip()]
         model_kwargs["attributes"] = attributes
     hypermodel = build(**spaces, **model_kwargs)
+    # Made before the data: it checks the search space and reloads a search to resume.
+    tuner = common.make_tuner(args, hypermodel, args.objective,
+                              f"{args.model.replace('-', '')}_lr")
     train, held_out = common.datasets(args, attributes=attributes)
     extractor = common.extractor(args)
     real = common.real_features(args, extractor, held_out, train)
 
-    tuner = tuning.make_tuner(
-        args.tuner, hypermodel, tuning.objective(args.objective), os.path.join(args.out, "search"),
-        f"{args.model.replace('-', '')}_lr", max_trials=args.trials, epochs=args.epochs,
-        seed=args.seed, overwrite=args.overwrite,
-    )
     quality = SampleQuality(real, extractor, ("fid", "kid", "pr"), n=args.quality_images,
                             seed=args.seed)
-    tuner.search(train, epochs=args.epochs, callbacks=[quality], verbose=2)
+    common.search(tuner, train, epochs=args.epochs, callbacks=[quality], verbose=2)
     swept = [name for name, space in spaces.items() if isinstance(space, (tuple, list))]
     common.finish(tuner, args, swept=swept or list(spaces)[:1])
 
 
 if __name__ == "__main__":
-    main()
+    common.run(main)

@@ -11,7 +11,8 @@ The objective must not simply reward the smallest KLD weight, which always recon
 from the prior N(0, I) with held-out real faces in an offline feature space: too small a weight
 leaves the codes far from the prior and the decoded noise is not a face. `val_neg_elbo` (the
 held-out negative ELBO, the full KL whatever the trial's weight) is the likelihood view; `kid`
-and `val_mse` are recorded for every trial too. Run it again to resume an interrupted search.
+and `val_mse` are recorded for every trial too. Run it again to resume an interrupted search
+(Ctrl-C ends it with one line, exit status 130): the trials not yet finished run, each once.
 """
 
 import os
@@ -33,26 +34,23 @@ def main():
     parser.add_argument("--latent-dim", type=int, default=128)
     args = parser.parse_args()
     common.setup(args)
-    train, held_out = common.datasets(args)
-    if held_out is None and args.objective.startswith("val_"):
+    if common.held_out_split(args) is None and args.objective.startswith("val_"):
         parser.error(f"--objective {args.objective} needs a held-out split; --data "
                      f"{args.data[0]} has none: use fid or kid.")
+    hypermodel = tuning.VAEHyperModel(
+        kld_weight=tuning.parse_space(args.kld_weight, "--kld-weight"),
+        learning_rate=tuning.parse_space(args.learning_rate, "--learning-rate"),
+        image_size=args.image_size, latent_dim=args.latent_dim, seed=args.seed,
+    )
+    # Made before the data: it checks the search space and reloads a search to resume.
+    tuner = common.make_tuner(args, hypermodel, args.objective, "vae_kld")
+    train, held_out = common.datasets(args)
     extractor = common.extractor(args)
     real = common.real_features(args, extractor, held_out, train)
 
-    hypermodel = tuning.VAEHyperModel(
-        kld_weight=tuning.parse_space(args.kld_weight),
-        learning_rate=tuning.parse_space(args.learning_rate),
-        image_size=args.image_size, latent_dim=args.latent_dim, seed=args.seed,
-    )
-    tuner = tuning.make_tuner(
-        args.tuner, hypermodel, tuning.objective(args.objective), os.path.join(args.out, "search"),
-        "vae_kld", max_trials=args.trials, epochs=args.epochs, seed=args.seed,
-        overwrite=args.overwrite,
-    )
     quality = SampleQuality(real, extractor, ("fid", "kid"), n=args.quality_images, seed=args.seed)
-    tuner.search(train, epochs=args.epochs, validation_data=held_out, callbacks=[quality],
-                 verbose=2)
+    common.search(tuner, train, epochs=args.epochs, validation_data=held_out, callbacks=[quality],
+                  verbose=2)
     if common.finish(tuner, args, swept=["kld_weight"]) is not None:
         rows = [r for r in tuning.results(tuner) if r["score"] is not None]
         tuning.plot_metrics(rows, "kld_weight", ["fid", "kid", "val_neg_elbo", "val_mse"],
@@ -62,4 +60,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    common.run(main)

@@ -29,6 +29,7 @@ from keras.saving import serialize_keras_object
 
 from kerasgen import backend
 from kerasgen.checks import check_image_size
+from kerasgen.checks import check_int
 from kerasgen.errors import DataError
 from kerasgen.models.optimizers import OptimizerGroup
 
@@ -45,6 +46,19 @@ class Phase(NamedTuple):
     loss: Callable
     variables: list
     optimizer: str
+
+
+def _public_optimizer(optimizer):
+    """The optimizer as its public Keras class. Under PyTorch, Keras swaps `keras.optimizers.Adam`
+    for a subclass in `keras.src.backend.torch`, which a `.keras` file would then name: loading
+    it under TensorFlow or JAX would import torch, or fail without it, and train with torch's
+    update. The public class with the same configuration saves what the user asked for."""
+    for cls in type(optimizer).__mro__:
+        if cls.__module__.startswith("keras.src.optimizers"):
+            if cls is type(optimizer):
+                return optimizer
+            return cls.from_config(optimizer.get_config())
+    return optimizer
 
 
 class GenerativeModel(keras.Model):
@@ -137,6 +151,7 @@ class GenerativeModel(keras.Model):
                 name: keras.optimizers.LossScaleOptimizer(opt, name=f"{name}_loss_scale")
                 for name, opt in members.items()
             }
+        requested_jit_compile = jit_compile  # saved as asked: "auto" resolves per backend
         if jit_compile == "auto":
             jit_compile = backend.default_jit_compile() and not run_eagerly
         super().compile(
@@ -149,7 +164,7 @@ class GenerativeModel(keras.Model):
         self.optimizer.build_members(self._variables_by_optimizer())
         self._compile_config = keras.src.saving.serialization_lib.SerializableDict(
             optimizers=members,
-            jit_compile=jit_compile,
+            jit_compile=requested_jit_compile,
             run_eagerly=run_eagerly,
             steps_per_execution=steps_per_execution,
         )
@@ -165,9 +180,9 @@ class GenerativeModel(keras.Model):
         if not self.compiled:
             return {}
         config = dict(self._compile_config.config)
-        config["optimizers"] = {
-            k: serialize_keras_object(v) for k, v in config["optimizers"].items()
-        }
+        # All public copies alive at once: Keras' serialization tells objects apart by id().
+        public = {k: _public_optimizer(v) for k, v in config["optimizers"].items()}
+        config["optimizers"] = {k: serialize_keras_object(v) for k, v in public.items()}
         return config
 
     def compile_from_config(self, config):
@@ -268,7 +283,7 @@ class GenerativeModel(keras.Model):
         if latents is None:
             if n is None:
                 raise ValueError("generate() needs `n` (with an optional `seed`) or `latents`.")
-            latents = self.sample_latents(n, seed)
+            latents = self.sample_latents(check_int(n, "n", minimum=1), seed)
         latents = np.asarray(latents, dtype="float32")
         if latents.ndim != 2 or latents.shape[1] != self.latent_dim:
             raise ValueError(

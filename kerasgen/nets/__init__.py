@@ -6,3 +6,4 @@ from kerasgen.nets.conv import down_stack
 from kerasgen.nets.conv import encoder
 from kerasgen.nets.conv import generator
 from kerasgen.nets.conv import up_stack
+from kerasgen.nets.inception import fid_inception_v3

@@ -1,163 +1,12 @@
-"""Measures of trained models."""
+"""Distances between sets of image features: FID, KID, precision/recall.
 
-import hashlib
-import os
-import re
+Pure NumPy (float64) formulas on feature vectors (e.g. Inception pool features), one row per
+image. They do not depend on the Keras backend.
+"""
 
-import keras
 import numpy as np
-from keras import ops
 
-from kerasgen import nets
-from kerasgen.data.batches import iter_batches
-from kerasgen.data.batches import iter_images
-from kerasgen.errors import DataError
 from kerasgen.files import atomic_path
-
-
-def reconstruction_mse(model, data, max_images=None):
-    """Mean squared error between images and `model.reconstruct(images)`, per pixel and channel,
-    on [0, 1] pixels: the number in seed 001's Table 1.
-
-    Args:
-        model: a model with `reconstruct` (Autoencoder, VAE, VAEGAN).
-        data: images (uint8 0..255 or float [0, 1]) as an array, a PyDataset, a tf.data.Dataset
-            or any iterable of batches (labels, if any, are ignored).
-        max_images: stop after this many images.
-
-    Returns:
-        `(mse, number of images)`.
-    """
-    total, count = 0.0, 0
-    for images in iter_images(data, max_images):
-        target = images.astype("float32") / (255.0 if images.dtype == np.uint8 else 1.0)
-        reconstruction = np.asarray(model.reconstruct(images), "float32")
-        total += float(np.sum((reconstruction - target) ** 2, dtype="float64"))
-        count += len(images)
-    if not count:
-        raise DataError("no images to evaluate: the data set is empty.")
-    return total / (count * np.prod(target.shape[1:])), count
-
-
-# ---- attributes ---------------------------------------------------------------------------------
-
-
-@keras.saving.register_keras_serializable(package="kerasgen")
-class AttributeClassifier(keras.Model):
-    """A small convolutional network that reads binary attributes from face images, to measure
-    how well a conditional model obeys the attributes it is asked for.
-
-    Train it like any Keras model on `(images, 0/1 labels)` batches, e.g.
-    `kerasgen.data.synthetic_faces(attributes=names)` or `kerasgen.data.celeba(path,
-    attributes=names)`; `compile()` with no arguments gives Adam(1e-3), binary cross-entropy on
-    logits and `accuracy` (per attribute and image, threshold 0.5).
-
-    Args:
-        attributes: the names of the attributes, in the order of the labels.
-        image_size: side of the square RGB images (16 to 256, a power of two).
-        width: channels of the first convolution block.
-    """
-
-    def __init__(self, attributes, image_size=64, width=32, **kwargs):
-        super().__init__(**kwargs)
-        self.attributes = list(attributes)
-        if not self.attributes:
-            raise ValueError("AttributeClassifier needs at least one attribute name.")
-        self.image_size = image_size
-        self.width = width
-        inputs = keras.Input((image_size, image_size, 3))
-        x = nets.down_stack(inputs, image_size, width, norm="batch", prefix="classifier")
-        x = keras.layers.GlobalAveragePooling2D()(x)
-        logits = keras.layers.Dense(len(self.attributes), name="logits")(x)
-        self.network = keras.Model(inputs, logits, name="attribute_network")
-
-    def call(self, images, training=False):
-        """Images (uint8 0..255 or float [0, 1]) -> one logit per attribute."""
-        dtype = keras.backend.standardize_dtype(images.dtype)
-        x = ops.cast(images, "float32")
-        if "int" in dtype:
-            x = x / 255.0
-        return self.network(x * 2.0 - 1.0, training=training)
-
-    def compile(self, optimizer="adam", loss=None, metrics=None, **kwargs):
-        super().compile(
-            optimizer=keras.optimizers.get(optimizer) if isinstance(optimizer, str) else optimizer,
-            loss=loss or keras.losses.BinaryCrossentropy(from_logits=True),
-            metrics=metrics or [keras.metrics.BinaryAccuracy(threshold=0.0, name="accuracy")],
-            **kwargs,
-        )
-
-    def get_compile_config(self):
-        # Reloaded classifiers are recompiled with the defaults (they are for measuring).
-        return {"defaults": True} if self.compiled else {}
-
-    def compile_from_config(self, config):
-        self.compile()
-
-    def predict_attributes(self, images, batch_size=256):
-        """Images -> NumPy `(n, k)` 0/1 predictions."""
-        logits = self.predict(np.asarray(images), batch_size=batch_size, verbose=0)
-        return (np.asarray(logits) > 0).astype("float32")
-
-    def accuracy(self, data, max_images=None):
-        """Per-attribute accuracy on labelled `data` (`(images, labels)` batches, or a tuple
-        `(images, labels)` of arrays): `{name: accuracy, ..., "mean": mean accuracy}`."""
-        if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray):
-            data = [data]
-        hits, count = 0.0, 0
-        for images, labels in iter_batches(data, max_images):
-            if labels is None:
-                raise DataError("accuracy needs labelled data: batches of (images, labels).")
-            hits = hits + np.sum(self.predict_attributes(images) == labels, axis=0)
-            count += len(images)
-        if not count:
-            raise DataError("no labelled images to evaluate: the data set is empty.")
-        return _per_attribute(self.attributes, hits / count)
-
-    def get_config(self):
-        return {**super().get_config(), "attributes": self.attributes,
-                "image_size": self.image_size, "width": self.width}
-
-
-def _per_attribute(names, accuracies):
-    result = {name: float(a) for name, a in zip(names, accuracies)}
-    result["mean"] = float(np.mean(accuracies))
-    return result
-
-
-def attribute_accuracy(classifier, model, n=1000, seed=0, batch_size=250):
-    """How often `classifier` reads back the attributes a conditional `model` was asked for.
-
-    Draws `n` attribute vectors (each attribute on with probability 1/2, from `seed`), generates
-    one image for each, classifies the images and compares. Chance is 0.5 for every attribute.
-
-    Returns:
-        `{attribute name: accuracy, ..., "mean": mean over attributes}`.
-    """
-    names = list(model.attributes)
-    missing = [a for a in names if a not in classifier.attributes]
-    if missing:
-        raise DataError(
-            f"the classifier does not read {missing}; it knows {classifier.attributes}."
-        )
-    columns = [classifier.attributes.index(a) for a in names]
-    rng = np.random.default_rng(seed)
-    hits, done = np.zeros(len(names)), 0
-    while done < n:
-        m = min(batch_size, n - done)
-        asked = (rng.random((m, len(names))) < 0.5).astype("float32")
-        images = model.generate(m, seed=int(rng.integers(2**31)), attributes=asked)
-        read = classifier.predict_attributes(images)[:, columns]
-        hits += np.sum(read == asked, axis=0)
-        done += m
-    return _per_attribute(names, hits / n)
-
-
-# ---- sample quality: FID, KID, precision/recall ----
-#
-# Pure NumPy (float64) formulas on feature vectors (e.g. Inception pool features), one row per
-# image. They do not depend on the Keras backend.
-
 
 def _features(features, name):
     features = np.asarray(features, "float64")
@@ -308,15 +157,25 @@ class FeatureStatistics:
         with atomic_path(path) as temporary, open(temporary, "wb") as f:
             np.savez(f, count=np.int64(self.count), mean=self._mean, m2=self._m2)
 
+    @property
+    def m2(self):
+        """The sum of outer products of the deviations from the mean `(d, d)`."""
+        return self._m2
+
+    @classmethod
+    def from_arrays(cls, count, mean, m2):
+        """Statistics from their saved arrays (they can be updated further)."""
+        stats = cls()
+        stats.count = int(count)
+        stats._mean = np.asarray(mean, "float64")
+        stats._m2 = np.asarray(m2, "float64")
+        return stats
+
     @classmethod
     def load(cls, path):
         """Reads statistics written by `save` (they can be updated further)."""
         with np.load(path) as data:
-            stats = cls()
-            stats.count = int(data["count"])
-            stats._mean = np.asarray(data["mean"], "float64")
-            stats._m2 = np.asarray(data["m2"], "float64")
-        return stats
+            return cls.from_arrays(data["count"], data["mean"], data["m2"])
 
 
 def _polynomial_mmd2(x, y):
@@ -418,12 +277,73 @@ def precision_recall(real_features, fake_features, k=3, batch_size=1024):
     return precision, recall
 
 
+def density_coverage(real_features, fake_features, k=5, batch_size=1024):
+    """Density and coverage (Naeem et al. 2020), as the authors' `prdc` package and StudioGAN
+    compute them (StudioGAN reports k = 5).
+
+    With each real point's radius the distance to its k-th nearest real neighbour (itself
+    excluded): density is the mean over fake points of the number of real balls that hold them,
+    divided by k (about 1 when fakes are distributed as the reals, above 1 where they crowd
+    dense regions); coverage is the share of real points whose ball holds at least one fake.
+    A point on a ball's boundary is outside, as in `prdc`.
+
+    Returns:
+        `(density, coverage)`, Python floats (coverage in [0, 1]).
+    """
+    real = _features(real_features, "real_features")
+    fake = _features(fake_features, "fake_features")
+    if real.shape[1] != fake.shape[1]:
+        raise ValueError(f"the feature dims differ: shapes {real.shape} and {fake.shape}.")
+    if k < 1 or k >= len(real):
+        raise ValueError(f"k must be at least 1 and below the real set's size; got k={k} for "
+                         f"shape {real.shape}.")
+    batch_size = max(1, int(batch_size))
+    radii = _knn_radii(real, k, batch_size)
+    held = 0  # sum over fakes of the real balls that hold them
+    covered = np.zeros(len(real), bool)
+    for start in range(0, len(fake), batch_size):
+        inside = _squared_distances(real, fake[start:start + batch_size]) < radii[:, None]
+        held += int(np.count_nonzero(inside))
+        covered |= inside.any(axis=1)
+    return held / (k * len(fake)), float(covered.mean())
+
+
+def inception_score(logits, splits=10, shuffle=True, seed=2020):
+    """Inception Score (Salimans et al. 2016) from classifier logits, as torch-fidelity
+    defines it: the rows shuffled with `np.random.RandomState(seed)`, cut into `splits` equal
+    parts, and exp(mean KL(p(y|x) || p(y))) of each part; the mean and standard deviation over
+    the parts. With the FID Inception's 1008 logits (`FIDInception.logits`) it is the number
+    papers report.
+
+    Returns:
+        `(mean, std)`, Python floats.
+    """
+    logits = _features(logits, "logits")
+    if not 1 <= splits <= len(logits):
+        raise ValueError(f"splits must be between 1 and the number of rows ({len(logits)}); "
+                         f"received {splits}.")
+    if shuffle:
+        logits = logits[np.random.RandomState(seed).permutation(len(logits))]
+    log_p = logits - logits.max(axis=1, keepdims=True)
+    log_p = log_p - np.log(np.exp(log_p).sum(axis=1, keepdims=True))
+    p = np.exp(log_p)
+    scores = []
+    n = len(logits)
+    for i in range(splits):
+        part = slice(i * n // splits, (i + 1) * n // splits)
+        q = p[part].mean(axis=0, keepdims=True)
+        kl = (p[part] * (log_p[part] - np.log(q))).sum(axis=1).mean()
+        scores.append(np.exp(kl))
+    return float(np.mean(scores)), float(np.std(scores))
+
+
 def sample_quality(real_features, fake_features, which=("fid", "kid", "pr"), k=3, seed=0,
-                   real_statistics=None):
+                   real_statistics=None, dc_k=5):
     """The scores `which` asks for, of generated against real features: `fid`; `kid` and
     `kid_std` (subsets of min(1000, both sizes), drawn from `seed`); `precision` and `recall`
-    (k-NN manifolds with `k`). `real_statistics` (a `FeatureStatistics` of the same real
-    features) saves recomputing their covariance. Returns a dict of floats."""
+    (k-NN manifolds with `k`); `dc`: `density` and `coverage` (with `dc_k` neighbours).
+    `real_statistics` (a `FeatureStatistics` of the same real features) saves recomputing their
+    covariance. Returns a dict of floats."""
     scores = {}
     if "fid" in which:
         real = real_statistics
@@ -438,112 +358,6 @@ def sample_quality(real_features, fake_features, which=("fid", "kid", "pr"), k=3
             real_features, fake_features, subset_size=subset, seed=seed)
     if "pr" in which:
         scores["precision"], scores["recall"] = precision_recall(real_features, fake_features, k)
+    if "dc" in which:
+        scores["density"], scores["coverage"] = density_coverage(real_features, fake_features, dc_k)
     return scores
-
-
-# ---- sample quality of a model ------------------------------------------------------------------
-
-
-def default_cache_dir():
-    """Where real-data features are cached: `$KERASGEN_CACHE`, else `~/.cache/kerasgen`, plus
-    `/features`."""
-    root = os.environ.get("KERASGEN_CACHE") or os.path.join("~", ".cache", "kerasgen")
-    return os.path.join(os.path.expanduser(root), "features")
-
-
-def cache_path(data_key, extractor, max_images=None, directory=None):
-    """The `.npz` file that holds the features of the data set described by `data_key` (a
-    string naming the source, path, split, size, ... that `extractor` sees) under `extractor`:
-    keyed by both, by the extractor's weights (`extractor.fingerprint`) and by `max_images`, so
-    that a different data set, extractor or count never reuses another's features."""
-    readable = re.sub(r"[^A-Za-z0-9.=_-]+", "_", f"{data_key}-{extractor.name}").strip("_")[:100]
-    digest = hashlib.sha1(
-        f"{data_key}|{extractor.name}|{getattr(extractor, 'fingerprint', '')}|{max_images}".encode()
-    ).hexdigest()[:12]
-    return os.path.join(directory or default_cache_dir(), f"{readable}-{digest}.npz")
-
-
-def _progress(total, verbose, what):
-    if not verbose:
-        return None
-    print(f"kerasgen: {what}", flush=True)
-    return keras.utils.Progbar(total, unit_name="image")
-
-
-def real_features(data, extractor, max_images=None, cache=None, verbose=0):
-    """Features `(n, d)` of the images of `data` under `extractor` (for KID and
-    precision/recall, which need the features themselves).
-
-    Args:
-        data: images, a PyDataset, a tf.data.Dataset or an iterable of batches.
-        extractor: a feature extractor from `kerasgen.features`.
-        max_images: stop after this many images.
-        cache: an `.npz` path (e.g. from `cache_path`): features saved there before are loaded
-            instead; new ones are saved there.
-        verbose: 1 shows a progress bar.
-    """
-    if cache is not None and os.path.exists(cache):
-        with np.load(cache) as saved:
-            return saved["features"]
-    progress, features = _progress(max_images, verbose, f"{extractor.name} features of real images"), []
-    for images in iter_images(data, max_images):
-        features.append(extractor(images))
-        if progress:
-            progress.add(len(images))
-    if not features:
-        raise DataError("no real images to measure: the data set is empty.")
-    features = np.concatenate(features)
-    if cache is not None:
-        with atomic_path(cache) as temporary, open(temporary, "wb") as f:
-            np.savez(f, features=features)
-    return features
-
-
-def real_statistics(data, extractor, max_images=None, cache=None, verbose=0):
-    """Streaming `FeatureStatistics` of the images of `data` under `extractor` (never holding
-    all the features), for FID. `cache` and `verbose` as in `real_features` (the file holds the
-    statistics)."""
-    if cache is not None and os.path.exists(cache):
-        return FeatureStatistics.load(cache)
-    progress = _progress(max_images, verbose, f"{extractor.name} statistics of real images")
-    stats = FeatureStatistics()
-    for images in iter_images(data, max_images):
-        stats.update(extractor(images))
-        if progress:
-            progress.add(len(images))
-    if stats.count < 2:
-        raise DataError(f"need at least 2 real images for statistics; received {stats.count}.")
-    if cache is not None:
-        stats.save(cache)
-    return stats
-
-
-def generated_features(model, extractor, n=10_000, seed=0, batch_size=250, statistics=False,
-                       verbose=0):
-    """Features of `n` images generated with latents drawn from `seed`, batch by batch: a
-    `FeatureStatistics` with `statistics=True` (never holding all features), else `(n, d)`.
-    `verbose=1` shows a progress bar."""
-    stats, features = FeatureStatistics(), []
-    progress = _progress(n, verbose, f"{extractor.name} features of {n} generated images")
-    latents = model.sample_latents(n, seed)
-    for start in range(0, n, batch_size):
-        # `seed` also draws what else a model samples (a conditional model's attributes).
-        batch_seed = None if seed is None else seed + start
-        batch = extractor(model.generate(latents=latents[start : start + batch_size],
-                                         seed=batch_seed))
-        if statistics:
-            stats.update(batch)
-        else:
-            features.append(batch)
-        if progress:
-            progress.add(len(batch))
-    return stats if statistics else np.concatenate(features)
-
-
-def fid(model, real, extractor, n=10_000, seed=0, batch_size=250, verbose=0):
-    """Fréchet distance between the features of `n` generated images and `real` (a
-    `FeatureStatistics`, e.g. from `real_statistics`). Report it with `extractor.name`: only
-    `InceptionFeatures` with ImageNet weights gives the standard FID."""
-    fake = generated_features(model, extractor, n, seed, batch_size, statistics=True,
-                              verbose=verbose)
-    return frechet_distance(real.mean, real.covariance, fake.mean, fake.covariance)
