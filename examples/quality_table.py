@@ -1,19 +1,23 @@
-"""Every model trained on synthetic faces with the same budget, scored by FID, KID and
-precision/recall in an offline feature space: the README's model table.
+"""Every model and training recipe on synthetic faces with the same wall-clock budget, scored
+by FID, KID and precision/recall in an offline feature space, and attribute accuracy for the
+conditional ones: the README's model table.
 
-    python examples/quality_table.py                              # 32 px, 3 epochs each
-    python examples/quality_table.py --image-size 64 --epochs 10  # on a GPU
+    python examples/quality_table.py                                  # 32 px, 10 min a row
+    python examples/quality_table.py --recipes dcgan,dcgan-ema,sngan-diffaug-ema --minutes 20
+    python examples/quality_table.py --image-size 64 --minutes 30     # on a GPU
 
 Steps (all on `kerasgen.data.synthetic_faces`, no download):
 1. Train an `AttributeClassifier` on all attributes of the training split; its pooled features
    (`kerasgen.features.ClassifierFeatures`) are the feature space. Scores are reported as
-   `classifier:...` features, not as Inception FID: compare them with each other, not with papers.
+   `classifier:...` features, not as Inception FID: compare them with each other, not with
+   papers. The same classifier reads back the conditional models' attributes.
 2. Reference row: features of `--n` training faces against `--n` test faces (the score of
    perfect samples, limited by the number of images).
-3. Train each model with the same data, epochs, batch and seed, then score `--n` generated
-   images against `--n` test faces.
-Writes `table.md`, `table.json` and `<model>.png` (64 samples of each) to `--out`; the table is
-rewritten after every model, so a stopped run keeps what it measured.
+3. Train each recipe with the same data, batch and seed for `--minutes` of wall-clock time (or
+   `--epochs`, whichever ends first), then score `--n` generated images against `--n` test
+   faces.
+Writes `table.md`, `table.json` and `<recipe>.png` (64 samples of each) to `--out`; the table is
+rewritten after every recipe (atomically), and a rerun skips the recipes already measured.
 """
 
 import argparse
@@ -28,29 +32,66 @@ from kerasgen import features
 from kerasgen import metrics
 from kerasgen.data import synthetic_faces
 from kerasgen.data.synthetic import ATTRIBUTES as SYNTHETIC_ATTRIBUTES
+from kerasgen.files import write_json
+from kerasgen.files import write_text
 from kerasgen.images import save_image_grid
 
 ATTRIBUTES = ["Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs"]  # the conditional GAN's
-MODELS = {
-    "dcgan": ("DCGAN", lambda **kw: kerasgen.DCGAN(**kw)),
-    "wgan-gp": ("WGAN-GP", lambda **kw: kerasgen.WGANGP(**kw)),
-    "ae": ("Autoencoder (decoder of N(0, I))", lambda **kw: kerasgen.Autoencoder(**kw)),
-    "vae": ("VAE (KLD weight 1)", lambda **kw: kerasgen.VAE(**kw)),
-    "vaegan": ("VAE-GAN", lambda **kw: kerasgen.VAEGAN(**kw)),
-    "cgan": ("Conditional GAN (5 attributes)",
-             lambda **kw: kerasgen.ConditionalGAN(attributes=ATTRIBUTES, **kw)),
+AUGMENT = "color,translation,cutout"
+#: name -> (label, class, options). `-ema`: the sampled weights are the moving average.
+RECIPES = {
+    "dcgan": ("DCGAN", "DCGAN", {}),
+    "dcgan-ema": ("DCGAN + EMA", "DCGAN", {"ema": 0.999}),
+    "dcgan-hinge-diffaug-ema": ("DCGAN, hinge + DiffAugment + EMA", "DCGAN",
+                                {"loss": "hinge", "augment": AUGMENT, "ema": 0.999}),
+    "wgan-gp": ("WGAN-GP", "WGANGP", {}),
+    "wgan-gp-ema": ("WGAN-GP + EMA", "WGANGP", {"ema": 0.999}),
+    "sngan": ("SNGAN (ResNet, spectral norm, hinge)", "SNGAN", {}),
+    "sngan-ema": ("SNGAN + EMA", "SNGAN", {"ema": 0.999}),
+    "sngan-diffaug-ema": ("SNGAN + DiffAugment + EMA", "SNGAN",
+                          {"augment": AUGMENT, "ema": 0.999}),
+    "ae": ("Autoencoder (decodes N(0, I))", "Autoencoder", {}),
+    "vae": ("VAE (KLD weight 1)", "VAE", {}),
+    "vae-ema": ("VAE + EMA", "VAE", {"ema": 0.999}),
+    "vaegan": ("VAE-GAN", "VAEGAN", {}),
+    "cgan": ("Conditional GAN (5 attributes, input channels)", "ConditionalGAN",
+             {"attributes": ATTRIBUTES}),
+    "cgan-projection-ema": ("Conditional GAN (projection D, conditional BN, EMA)",
+                            "ConditionalGAN", {"attributes": ATTRIBUTES,
+                                               "conditioning": "projection", "ema": 0.999}),
 }
+DEFAULT_RECIPES = ("dcgan,dcgan-ema,wgan-gp,wgan-gp-ema,sngan,sngan-ema,sngan-diffaug-ema,vae,"
+                   "vaegan,cgan,cgan-projection-ema")
+
+
+class TimeBudget(keras.callbacks.Callback):
+    """Stops training once `seconds` of wall-clock time have passed (checked every batch)."""
+
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+        self.start = None
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1000, help="at most this many epochs")
+    parser.add_argument("--minutes", type=float, default=10.0,
+                        help="wall-clock training budget of every recipe")
     parser.add_argument("--n-images", type=int, default=20_000, help="training faces")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--classifier-epochs", type=int, default=2)
     parser.add_argument("--n", type=int, default=5000, help="images per side of each score")
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--recipes", default=DEFAULT_RECIPES,
+                        help=f"comma-separated, of: {', '.join(RECIPES)}")
     parser.add_argument("--out", default="runs/quality_table")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -70,43 +111,73 @@ def main():
         faces(n=args.n, batch_size=min(500, args.n), split="test", shuffle=False), extractor)
     train_features = metrics.real_features(
         faces(n=args.n, batch_size=min(500, args.n), shuffle=False), extractor)
-    rows = [{"model": "Real faces (training split)", "seconds": 0.0,
-             **metrics.sample_quality(test_features, train_features)}]
+    done = read_rows(args)
+    rows = [r for r in done if r["recipe"] == "real"] or [
+        {"recipe": "real", "model": "Real faces (training split)", "seconds": 0.0, "epochs": 0,
+         **metrics.sample_quality(test_features, train_features)}]
     write(args, rows, extractor)
 
-    for name in args.models.split(","):
-        label, build = MODELS[name]
+    for name in args.recipes.split(","):
+        if any(r["recipe"] == name for r in done):
+            rows.append(next(r for r in done if r["recipe"] == name))
+            print(f"quality table: {name} measured already (table.json); skipped", flush=True)
+            continue
+        label, cls, options = RECIPES[name]
         keras.utils.set_random_seed(0)
-        model = build(image_size=size, seed=0)
+        model = getattr(kerasgen, cls)(image_size=size, seed=0, **options)
         model.compile()
         start = time.perf_counter()
-        model.fit(train, epochs=args.epochs, verbose=2)
+        history = model.fit(train, epochs=args.epochs, verbose=2,
+                            callbacks=[TimeBudget(60 * args.minutes)])
         seconds = time.perf_counter() - start
         fake = metrics.generated_features(model, extractor, n=args.n, seed=1)
-        rows.append({"model": label, "seconds": seconds, **metrics.sample_quality(test_features, fake)})
+        row = {"recipe": name, "model": label, "seconds": seconds,
+               "epochs": len(history.epoch), **metrics.sample_quality(test_features, fake)}
+        if hasattr(model, "attributes"):
+            accuracy = metrics.attribute_accuracy(classifier, model, n=2000, seed=1)
+            row["attr_acc"] = accuracy.pop("mean")
+            row["attr_acc_each"] = accuracy
+        rows.append(row)
         save_image_grid(model.generate(64, seed=0), os.path.join(args.out, f"{name}.png"), nrow=8)
         write(args, rows, extractor)
 
 
+def read_rows(args):
+    path = os.path.join(args.out, "table.json")
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        saved = json.load(f)
+    keys = ("image_size", "n_images", "batch_size", "minutes", "n", "classifier_epochs")
+    if any(saved["setup"].get(k) != getattr(args, k) for k in keys):
+        raise SystemExit(f"quality table: {path} was measured with other settings; use another "
+                         "--out")
+    return saved["rows"]
+
+
 def write(args, rows, extractor):
-    head = (f"Synthetic faces, {args.image_size} px, {args.n_images} training faces, "
-            f"{args.epochs} epochs, batch {args.batch_size}, seed 0, Keras backend "
-            f"{keras.backend.backend()}. Scores of {args.n} images against {args.n} test faces "
-            f"in the features of an AttributeClassifier trained on all "
+    head = (f"Synthetic faces, {args.image_size} px, {args.n_images} training faces, batch "
+            f"{args.batch_size}, seed 0, {args.minutes:g} minutes of training per row, Keras "
+            f"backend {keras.backend.backend()}. Scores of {args.n} images against {args.n} test "
+            "faces in the features of an AttributeClassifier trained on all "
             f"{len(extractor.name.split(','))} synthetic attributes ({args.classifier_epochs} "
             "epochs): offline features, not Inception. Lower FID/KID is better; precision and "
-            "recall are in [0, 1], higher is better.")
+            "recall are in [0, 1], higher is better; attribute accuracy: how often the same "
+            "classifier reads back the attributes asked for (chance 0.5).")
     table = [head, "",
-             "| Model | FID | KID (x 1000) | precision | recall | training time |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| Model | FID | KID (x 1000) | precision | recall | attribute accuracy (min) | "
+             "epochs | training time |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in rows:
+        accuracy = ""
+        if "attr_acc" in r:
+            accuracy = f"{r['attr_acc']:.3f} ({min(r['attr_acc_each'].values()):.3f})"
         table.append(f"| {r['model']} | {r['fid']:.4g} | {1000 * r['kid']:.3g} ± "
                      f"{1000 * r['kid_std']:.2g} | {r['precision']:.3f} | {r['recall']:.3f} | "
-                     f"{r['seconds']:.0f} s |")
-    with open(os.path.join(args.out, "table.md"), "w") as f:
-        f.write("\n".join(table) + "\n")
-    with open(os.path.join(args.out, "table.json"), "w") as f:
-        json.dump({"setup": vars(args), "features": extractor.name, "rows": rows}, f, indent=2)
+                     f"{accuracy} | {r.get('epochs', '')} | {r['seconds']:.0f} s |")
+    write_text(os.path.join(args.out, "table.md"), "\n".join(table) + "\n")
+    write_json(os.path.join(args.out, "table.json"),
+               {"setup": vars(args), "features": extractor.name, "rows": rows})
     print("\n".join(table), flush=True)
 
 

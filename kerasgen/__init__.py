@@ -7,6 +7,7 @@ from kerasgen.models import ConditionalGAN
 from kerasgen.models import DCGAN
 from kerasgen.models import GenerativeModel
 from kerasgen.models import Phase
+from kerasgen.models import SNGAN
 from kerasgen.models import VAE
 from kerasgen.models import VAEGAN
 from kerasgen.models import WGANGP

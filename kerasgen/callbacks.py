@@ -47,12 +47,16 @@ class ImageGrid(keras.callbacks.Callback):
             `"samples"`: `model.sample_grid(n, seed)` (random faces, seed 000's grid);
             `"stds"`: eight rows of `std * z` for std 0.25, 0.5, ..., 2.0 (seed 001);
             `"interpolation"`: rows that interpolate between two seeds each.
+        tensorboard: a log folder: each grid also goes to TensorBoard (image "samples", step =
+            epoch), with the sampling-side state as scalars (`ema_beta`, the moving average's
+            decay now; `ada_p`, the augmentation probability, for models that adapt it). Put
+            `keras.callbacks.TensorBoard(log_dir=...)` beside it for the losses.
     """
 
     LAYOUTS = ("samples", "stds", "interpolation")
 
     def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True,
-                 layout="samples"):
+                 layout="samples", tensorboard=None):
         super().__init__()
         every = check_int(every, "every", minimum=1)
         n = check_int(n, "n", minimum=1)
@@ -60,6 +64,7 @@ class ImageGrid(keras.callbacks.Callback):
         if layout not in self.LAYOUTS:
             raise ValueError(f"layout must be one of {self.LAYOUTS}; received {layout!r}.")
         self.layout = layout
+        self.tensorboard = None if tensorboard is None else str(tensorboard)
         self.directory = str(directory)
         self.n = n
         self.seed = seed
@@ -125,6 +130,8 @@ class ImageGrid(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0:
             images, nrow = self.grid_images()
             image_io.save_image_grid(images, self.grid_path(epoch), nrow=nrow, scale=self.scale)
+            if self.tensorboard:
+                self._to_tensorboard(image_io.make_grid(images, nrow=nrow), epoch)
         if self.plot and self._rows:
             self._write_csv()
             names = list(self._rows[-1][2])
@@ -144,6 +151,29 @@ class ImageGrid(keras.callbacks.Callback):
             frames = [f for f in frames if os.path.exists(f)]
             if frames:
                 image_io.save_gif(frames, os.path.join(self.directory, "progress.gif"))
+
+    def sampling_state(self):
+        """The model's sampling-side state now: `ema_beta` and `ada_p` where it has them."""
+        from kerasgen.models.base import ema_beta
+
+        state = {}
+        if getattr(self.model, "ema", None) is not None:
+            step = float(keras.ops.convert_to_numpy(self.model.optimizer.iterations))
+            state["ema_beta"] = float(keras.ops.convert_to_numpy(
+                ema_beta(step, self.model.ema, self.model.ema_rampup)))
+        if getattr(self.model, "ada_p", None) is not None:
+            state["ada_p"] = float(keras.ops.convert_to_numpy(self.model.ada_p))
+        return state
+
+    def _to_tensorboard(self, grid, epoch):
+        import tensorflow as tf  # TensorBoard's event files; imported only when asked for
+
+        writer = tf.summary.create_file_writer(self.tensorboard)
+        with writer.as_default():
+            tf.summary.image("samples", grid[None], step=epoch + 1)
+            for name, value in self.sampling_state().items():
+                tf.summary.scalar(name, value, step=epoch + 1)
+        writer.close()
 
     # ---- losses.csv: epoch, step, one column per log ------------------------------------------
 

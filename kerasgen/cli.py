@@ -56,17 +56,47 @@ def _parser():
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--steps-per-epoch", type=int, default=None)
     train.add_argument("--latent-dim", type=int, default=None, help="default: the model's")
-    train.add_argument("--width", type=int, default=64, help="channels of the first/last block")
+    train.add_argument("--width", type=int, default=None,
+                       help="channels of the first/last block (default: the model's, 64; "
+                            "sngan 128 up to 32 px)")
     train.add_argument("--learning-rate", type=float, default=None,
                        help="learning rate of every optimizer (default: the paper's)")
+    train.add_argument("--generator-learning-rate", type=float, default=None, metavar="LR",
+                       help="the generator's (or decoder's) alone: with the next, two time-scale "
+                            "learning rates (TTUR, Heusel et al. 2017)")
+    train.add_argument("--discriminator-learning-rate", type=float, default=None, metavar="LR",
+                       help="the discriminator's (or critic's) alone")
+    train.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                       help="keep a moving average of the generator's (decoder's) weights, e.g. "
+                            "0.999, and sample with it")
+    train.add_argument("--ema-rampup", type=float, default=0.05,
+                       help="the average's half-life ramps up as this share of the steps done "
+                            "(stylegan2-ada); 0 turns the ramp off")
+    train.add_argument("--tensorboard", default=None, metavar="DIR",
+                       help="also log the losses and each epoch's grid to TensorBoard in DIR")
     train.add_argument("--leaky-generator", action="store_true", help="LeakyReLU in the generator")
+    shared = train.add_argument_group("every GAN (dcgan, wgan-gp, sngan, cgan)")
+    shared.add_argument("--augment", default=None, metavar="POLICY",
+                        help="DiffAugment in front of the discriminator: color,translation,cutout "
+                             "or a part of it")
+    shared.add_argument("--augment-p", default="1", metavar="P|ada",
+                        help="probability each image is augmented, or ada: adapted to keep "
+                             "E[sign D(real)] at 0.6 (Karras et al. 2020)")
+    shared.add_argument("--r1-gamma", type=float, default=0.0,
+                        help="R1 penalty weight gamma on real images (dcgan, sngan, cgan)")
+    shared.add_argument("--r1-every", type=int, default=16, help="lazy R1: every N steps")
     gan = train.add_argument_group("dcgan")
+    gan.add_argument("--loss", choices=("bce", "hinge"), default="bce",
+                     help="adversarial loss of dcgan (sngan: hinge)")
     gan.add_argument("--label-smoothing", default=None, help="S, or LOW,HIGH (e.g. 0.7,1.2)")
     gan.add_argument("--instance-noise", type=float, default=0.0)
     gan.add_argument("--dropout", type=float, default=0.0, help="discriminator dropout")
     wgan = train.add_argument_group("wgan-gp")
     wgan.add_argument("--n-critic", type=int, default=5, help="critic steps per generator step")
     wgan.add_argument("--gp-weight", type=float, default=10.0, help="gradient penalty weight")
+    sngan = train.add_argument_group("sngan")
+    sngan.add_argument("--n-dis", type=int, default=5, help="discriminator steps per generator "
+                       "step")
     vae = train.add_argument_group("ae, vae, vaegan")
     vae.add_argument("--kld-weight", type=float, default=1.0, help="weight of the KL term")
     vae.add_argument("--reconstruction", choices=("mse", "bce"), default="mse",
@@ -78,6 +108,11 @@ def _parser():
     cgan = train.add_argument_group("cgan")
     cgan.add_argument("--attributes", default=None, metavar="A,B,...",
                       help="CelebA attribute names (default: Male,Smiling,Eyeglasses,Blond_Hair,Bangs)")
+    cgan.add_argument("--conditioning", choices=("input", "dense", "projection"),
+                      default="input",
+                      help="where D sees the attributes: input channels (default), before its "
+                           "last layer (the seed's), or a projection discriminator with "
+                           "conditional batch norm in G (Miyato & Koyama 2018)")
     cgan.add_argument("--mismatch-weight", type=float, default=1.0,
                       help="weight of the real-image/wrong-attributes term of D's loss")
     cgan.add_argument("--classifier", default=None, metavar="CLASSIFIER.keras",
@@ -257,6 +292,11 @@ def _option_checks():
         "seed": (check_int, {"minimum": 0, "maximum": 2**32 - 1}),
         "epochs": count, "steps_per_epoch": count, "latent_dim": count, "width": count,
         "learning_rate": (check_number, {"above": 0}), "instance_noise": weight,
+        "generator_learning_rate": (check_number, {"above": 0}),
+        "discriminator_learning_rate": (check_number, {"above": 0}),
+        "ema": (check_number, {"above": 0, "maximum": 0.999999}),
+        "ema_rampup": (check_number, {"minimum": 0}),
+        "r1_gamma": weight, "r1_every": count, "n_dis": count,
         "dropout": (check_number, {"minimum": 0, "maximum": 0.99}), "n_critic": count,
         "gp_weight": weight, "kld_weight": weight, "reconstruction_weight": weight,
         "gan_weight": weight, "mismatch_weight": weight, "classifier_every": count,
@@ -280,9 +320,18 @@ def check_options(args):
     output paths that can be written. Raises `OptionError` naming the option."""
     from kerasgen.checks import IMAGE_SUFFIXES
     from kerasgen.checks import check_int
+    from kerasgen.checks import check_number
     from kerasgen.checks import check_output_file
     from kerasgen.checks import check_output_folder
+    from kerasgen.errors import OptionError
 
+    if args.command == "train" and args.augment_p != "ada":
+        try:
+            value = float(args.augment_p)
+        except ValueError:
+            raise OptionError(f"--augment-p takes a probability or ada; received "
+                              f"{args.augment_p!r}.") from None
+        check_number(value, "--augment-p", minimum=0, maximum=1)
     if args.command == "eval" and args.n is not None:
         check_int(args.n, "--n", minimum=2)  # FID's covariance needs two images
     if args.command == "latent" and args.kind == "interpolate":
@@ -355,10 +404,37 @@ ADVICE = {
     "dcgan": "lower --learning-rate or add --label-smoothing 0.7,1.2",
     "cgan": "lower --learning-rate or add --label-smoothing 0.7,1.2",
     "wgan-gp": "lower --learning-rate or raise --gp-weight",
+    "sngan": "lower --learning-rate, or add --r1-gamma 1",
     "ae": "lower --learning-rate, or average the pixel loss with --reduction mean",
     "vae": "lower --learning-rate, or average the pixel loss with --reduction mean",
     "vaegan": "lower --learning-rate or --gan-weight",
 }
+
+
+GENERATORS = ("generator", "decoder")
+DISCRIMINATORS = ("discriminator", "critic")
+
+
+def learning_rates(args, defaults):
+    """{optimizer name: learning rate}: the paper's (`defaults`), or `--learning-rate` for all,
+    then `--generator-learning-rate` / `--discriminator-learning-rate` for those networks."""
+    import keras
+
+    from kerasgen.errors import OptionError
+
+    rates = {name: float(keras.ops.convert_to_numpy(opt.learning_rate))
+             for name, opt in defaults.items()}
+    for name in rates:
+        if args.learning_rate is not None:
+            rates[name] = args.learning_rate
+        if name in GENERATORS and args.generator_learning_rate is not None:
+            rates[name] = args.generator_learning_rate
+        if name in DISCRIMINATORS and args.discriminator_learning_rate is not None:
+            rates[name] = args.discriminator_learning_rate
+    if args.discriminator_learning_rate is not None and not set(rates) & set(DISCRIMINATORS):
+        raise OptionError(f"--discriminator-learning-rate: {args.model} has no discriminator "
+                          f"(its optimizers: {', '.join(rates)}).")
+    return rates
 
 
 def _train(args):
@@ -395,10 +471,8 @@ def _train(args):
         model = load_kerasgen_model(run.model_path)
     else:
         model.compile(defaults)
-    rates = {name: args.learning_rate if args.learning_rate is not None
-             else float(keras.ops.convert_to_numpy(opt.learning_rate))
-             for name, opt in defaults.items()}
-    run.write(config, done, args.learning_rate, "training")
+    rates = learning_rates(args, defaults)
+    run.write(config, done, rates, "training")
     backup = BackupAndRestore(run.backup_dir)
 
     def where_to_resume(epoch):
@@ -428,12 +502,14 @@ def _train(args):
             NaNGuard(checkpoint_hint=where_to_resume),
             backup,
             SetLearningRates(rates),
-            ImageGrid(out, n=args.grid_size, seed=args.seed, scale=2 if args.image_size <= 32 else 1),
+            ImageGrid(out, n=args.grid_size, seed=args.seed, scale=2 if args.image_size <= 32 else 1,
+                      tensorboard=args.tensorboard),
+            *([keras.callbacks.TensorBoard(args.tensorboard)] if args.tensorboard else []),
             *extra,
         ],
     )
     save_model(model, run.model_path)
-    run.write(config, args.epochs, args.learning_rate, "finished")
+    run.write(config, args.epochs, rates, "finished")
     backup.remove_backup()  # only now: model.keras and run.json say the run is complete
     written = [name for name in ("progress.gif", "losses.png")
                if os.path.exists(os.path.join(out, name))]

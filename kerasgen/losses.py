@@ -35,6 +35,19 @@ def discriminator_loss(real_logits, fake_logits, real_targets=1.0):
     ) + binary_crossentropy_from_logits(ops.zeros_like(fake_logits), fake_logits)
 
 
+def conditional_discriminator_loss(real_logits, fake_logits, mismatch_logits, real_targets=1.0,
+                                   mismatch_weight=1.0):
+    """Seed 003's discriminator loss from logits: `D_real + D_fake + mismatch_weight * D_mismatch`.
+
+    `D_real = BCE(real_logits, real_targets)`, `D_fake = BCE(fake_logits, 0)` and
+    `D_mismatch = BCE(mismatch_logits, 0)` (a real image with wrong attributes is fake), each
+    averaged over its batch. `real_targets` below 1 is one-sided label smoothing.
+    """
+    return discriminator_loss(real_logits, fake_logits, real_targets) + \
+        mismatch_weight * binary_crossentropy_from_logits(ops.zeros_like(mismatch_logits),
+                                                          mismatch_logits)
+
+
 def generator_loss(fake_logits):
     """Non-saturating generator loss: BCE(D(G(z)), 1) = -mean(log sigmoid(D(G(z))))."""
     return binary_crossentropy_from_logits(ops.ones_like(fake_logits), fake_logits)
@@ -79,6 +92,22 @@ def gradient_penalty(critic, real, fake, alpha=None, seed=None):
     # The small constant keeps the gradient of sqrt finite where the critic is flat.
     norms = ops.sqrt(squared + 1e-12)
     return ops.mean(ops.square(norms - 1.0))
+
+
+# ---- hinge loss (Lim & Ye, 2017; Miyato et al., 2018, SNGAN) ----
+
+
+def hinge_discriminator_loss(real_logits, fake_logits):
+    """Hinge discriminator loss: mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))), each averaged
+    over its batch. Zero once real logits are >= 1 and fake logits <= -1."""
+    real_logits = ops.cast(real_logits, "float32")
+    fake_logits = ops.cast(fake_logits, "float32")
+    return ops.mean(ops.relu(1.0 - real_logits)) + ops.mean(ops.relu(1.0 + fake_logits))
+
+
+def hinge_generator_loss(fake_logits):
+    """Hinge generator loss: -mean(D(G(z))) (the discriminator's logits, unbounded)."""
+    return -ops.mean(ops.cast(fake_logits, "float32"))
 
 
 # ---- autoencoders ----
@@ -144,3 +173,38 @@ def reconstruction_loss(target, reconstruction, kind="mse", reduction="sum"):
         return ops.mean(per_element)
     per_image = ops.sum(per_element, axis=tuple(range(1, len(per_element.shape))))
     return ops.mean(per_image)
+
+
+# ---- R1 regularisation (Mescheder et al., 2018) ----
+
+
+def r1_penalty(discriminator, real_images):
+    """R1: mean over the batch of `||grad_x D(x)||^2` at real images ("Which Training Methods
+    for GANs do actually Converge?", eq. 9); the discriminator's loss adds `gamma / 2 * r1`
+    (the caller's `gamma`: StyleGAN2 uses 10 at 1024 px, less at small sizes).
+
+    The gradient is differentiable again, so the penalty trains D. `discriminator` maps images
+    `(batch, ...)` to one logit per image; each logit must depend on its own image only (no
+    batch statistics), as the penalty differentiates the sum of the logits. To penalise through
+    an augmentation, as StyleGAN2-ADA does, pass `lambda x: D(augment(x, draws))` with the
+    draws fixed outside (`kerasgen.augment.random_draws`).
+
+    Lazy regularisation (StyleGAN2, section 3.1): add `lazy_weight(step, k) * gamma / 2 * r1`,
+    i.e. the penalty times k every k-th step (StyleGAN2 takes k = 16 and also scales Adam's
+    learning rate and betas by k / (k + 1); that is the caller's choice).
+    """
+    real = ops.cast(real_images, "float32")
+    grads = backend.input_gradients(discriminator, real)
+    return ops.mean(ops.sum(ops.square(grads), axis=tuple(range(1, len(real.shape)))))
+
+
+def lazy_weight(step, every):
+    """`every` on steps where `step % every == 0`, else 0, as a float32 tensor: the weight of a
+    regulariser applied every `every` steps (StyleGAN2's lazy regularisation), without Python
+    branching on a tensor, so it works inside a compiled step. `step`: an integer (tensor or
+    variable, e.g. the optimizer's `iterations`); `every`: a positive Python int."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"lazy_weight: every must be a positive int; received {every!r}.")
+    step = ops.convert_to_tensor(step)
+    on = ops.equal(ops.mod(step, ops.cast(every, step.dtype)), 0)
+    return ops.cast(on, "float32") * float(every)

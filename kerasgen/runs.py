@@ -23,7 +23,7 @@ from kerasgen.files import TEMPORARY_MARK
 from kerasgen.files import read_json
 from kerasgen.files import write_json
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
+MODELS = ("dcgan", "wgan-gp", "sngan", "ae", "vae", "vaegan", "cgan")
 DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
 
 
@@ -126,8 +126,13 @@ def _load_keras_file(path, what, **kwargs):
     if not os.path.isfile(path):
         raise DataError(f"no {what} file at {path}")
     if path.endswith(".keras") and not zipfile.is_zipfile(path):
-        raise DataError(f"{path} is damaged: not a complete .keras archive "
-                        f"({os.path.getsize(path)} bytes; was its writing interrupted?)")
+        with open(path, "rb") as f:
+            started_as_zip = f.read(4) == b"PK\x03\x04"
+        if started_as_zip:  # a zip archive cut short: a write that was interrupted
+            raise DataError(f"{path} is damaged: not a complete .keras archive "
+                            f"({os.path.getsize(path)} bytes; was its writing interrupted?)")
+        raise DataError(f"{path} could not be loaded as a Keras model: it is not a .keras "
+                        "archive")
     try:
         return keras.models.load_model(path, **kwargs)
     except Exception as e:  # Keras raises many kinds for a file that is not a .keras model.
@@ -176,20 +181,28 @@ def build_model(args):
     is a one-line `OptionError`."""
     import kerasgen
 
-    common = dict(image_size=args.image_size, width=args.width, seed=args.seed)
+    common = dict(image_size=args.image_size, seed=args.seed, ema=args.ema,
+                  ema_rampup=args.ema_rampup or None)
+    if args.width is not None:
+        common["width"] = args.width
     if args.latent_dim is not None:
         common["latent_dim"] = args.latent_dim
     activation = "leaky_relu" if args.leaky_generator else "relu"
+    augment_p = args.augment_p if args.augment_p == "ada" else float(args.augment_p)
+    shield = dict(augment=args.augment, augment_p=augment_p)  # every GAN's discriminator
+    r1 = dict(r1_gamma=args.r1_gamma, r1_every=args.r1_every)
     try:
         if args.model == "dcgan":
             return kerasgen.DCGAN(
                 generator_activation=activation, discriminator_dropout=args.dropout,
                 label_smoothing=label_smoothing(args.label_smoothing),
-                instance_noise=args.instance_noise, **common,
+                instance_noise=args.instance_noise, loss=args.loss, **shield, **r1, **common,
             )
         if args.model == "wgan-gp":
             return kerasgen.WGANGP(n_critic=args.n_critic, gp_weight=args.gp_weight,
-                                   generator_activation=activation, **common)
+                                   generator_activation=activation, **shield, **common)
+        if args.model == "sngan":
+            return kerasgen.SNGAN(n_dis=args.n_dis, **shield, **r1, **common)
         if args.model == "ae":
             return kerasgen.Autoencoder(reconstruction=args.reconstruction,
                                         reduction=args.reduction, **common)
@@ -205,8 +218,8 @@ def build_model(args):
         return kerasgen.ConditionalGAN(
             **({"attributes": attributes} if attributes else {}),
             mismatch_weight=args.mismatch_weight,
-            reconstruction_weight=args.reconstruction_weight,
-            label_smoothing=label_smoothing(args.label_smoothing), **common,
+            reconstruction_weight=args.reconstruction_weight, conditioning=args.conditioning,
+            label_smoothing=label_smoothing(args.label_smoothing), **shield, **r1, **common,
         )
     except OptionError:
         raise

@@ -132,3 +132,31 @@ def test_save_image_grid_scales_and_clips(tmp_path):
     out = np.asarray(Image.open(path))
     assert out.shape == (2 * 2 * 3, 2 * 2 * 3, 3)
     assert out.min() == 0 and out.max() == 255
+
+
+@pytest.mark.backend
+def test_image_grid_writes_grids_and_sampling_state_to_tensorboard(tmp_path):
+    import tensorflow as tf
+
+    from kerasgen import DCGAN
+    from kerasgen.models.base import ema_beta
+
+    model = tiny(DCGAN, ema=0.9, ema_rampup=0.5)
+    model.compile()
+    board = tmp_path / "board"
+    model.fit(images(16), batch_size=8, epochs=2, verbose=0,
+              callbacks=[ImageGrid(tmp_path / "grids", n=4, tensorboard=board)])
+    found = {}
+    for path in sorted(board.iterdir()):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                found[(value.tag, event.step)] = tf.make_ndarray(value.tensor)
+    assert {key for key in found} == {("samples", 1), ("samples", 2), ("ema_beta", 1),
+                                      ("ema_beta", 2)}
+    # The image is the grid PNG of that epoch; the scalar the decay after 2 and 4 steps.
+    encoded = found[("samples", 2)][2]  # [width, height, PNG bytes]
+    shown = tf.io.decode_png(encoded).numpy()
+    np.testing.assert_array_equal(shown, np.asarray(Image.open(tmp_path / "grids" / "epoch_0002.png")))
+    for epoch, steps in ((1, 2), (2, 4)):
+        expected = float(keras.ops.convert_to_numpy(ema_beta(steps, 0.9, 0.5)))
+        assert float(found[("ema_beta", epoch)]) == pytest.approx(expected, rel=1e-6)

@@ -12,7 +12,7 @@ from kerasgen.data import synthetic_faces
 from kerasgen.errors import AttributeNameError
 from kerasgen.errors import DataError
 from kerasgen.models.cgan import DEFAULT_ATTRIBUTES
-from kerasgen.models.cgan import conditional_discriminator_loss
+from kerasgen.losses import conditional_discriminator_loss
 from kerasgen.models.cgan import flip_one_attribute
 
 from helpers.common import bce as _bce
@@ -300,3 +300,75 @@ def test_saved_model_generates_and_refines_the_same_in_a_fresh_process(tmp_path,
     assert result.stdout.split()[-5:] == ["ConditionalGAN", "Male,Smiling,Eyeglasses", "2", "2", "2"]
     np.testing.assert_array_equal(np.load(tmp_path / "g.npy"), expected_g)
     np.testing.assert_array_equal(np.load(tmp_path / "r.npy"), expected_r)
+
+
+# ---- the projection discriminator and conditional batch norm ------------------------------
+
+
+@pytest.mark.backend
+def test_projection_discriminator_is_psi_plus_the_projection_by_hand():
+    import keras
+
+    from kerasgen import nets
+
+    d = nets.discriminator(16, 8, condition_dim=3, condition_at="projection")
+    rng = np.random.default_rng(0)
+    for layer in (d.get_layer("projection"), d.get_layer("logit")):  # away from N(0, 0.02)
+        layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32")
+                           for w in layer.get_weights()])
+    x = rng.uniform(-1, 1, (4, 16, 16, 3)).astype("float32")
+    signs = np.sign(rng.normal(size=(4, 3))).astype("float32")
+    features = keras.Model(d.inputs, d.get_layer("features").output)
+    h = _np(features([x, signs], training=False))
+    w, b = d.get_layer("logit").get_weights()
+    v = d.get_layer("projection").get_weights()[0]
+    expected = h @ w[:, 0] + b[0] + np.sum((signs @ v) * h, axis=1)
+    np.testing.assert_allclose(_np(d([x, signs], training=False))[:, 0], expected, rtol=1e-4,
+                               atol=1e-5)
+    # Flipping attribute 0 moves each logit by 2 v_0 . h: a different amount for each image.
+    flipped = signs * np.array([-1.0, 1.0, 1.0], "float32")
+    moved = _np(d([x, flipped], training=False))[:, 0] - _np(d([x, signs], training=False))[:, 0]
+    np.testing.assert_allclose(moved, -2 * signs[:, 0] * (h @ v[0]), rtol=1e-4, atol=1e-5)
+    assert np.std(moved) > 1e-3
+
+
+@pytest.mark.backend
+def test_conditional_batch_norm_by_hand():
+    from kerasgen.nets.conv import ConditionalBatchNormalization
+
+    layer = ConditionalBatchNormalization(epsilon=1e-5)
+    rng = np.random.default_rng(1)
+    x = rng.normal(2.0, 3.0, (6, 4, 4, 5)).astype("float32")
+    c = np.sign(rng.normal(size=(6, 2))).astype("float32")
+    layer.build(((None, 4, 4, 5), (None, 2)))
+    layer.gamma.set_weights([rng.normal(0, 0.3, (2, 5)).astype("float32"), np.zeros(5, "float32")])
+    layer.beta.set_weights([rng.normal(0, 0.3, (2, 5)).astype("float32"),
+                            rng.normal(0, 0.3, 5).astype("float32")])
+    out = _np(layer([x, c], training=True))
+    mean, var = x.mean(axis=(0, 1, 2)), x.var(axis=(0, 1, 2))
+    gamma = c @ layer.gamma.get_weights()[0] + layer.gamma.get_weights()[1]
+    beta = c @ layer.beta.get_weights()[0] + layer.beta.get_weights()[1]
+    expected = ((x - mean) / np.sqrt(var + 1e-5)) * (1 + gamma)[:, None, None, :] \
+        + beta[:, None, None, :]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.backend
+def test_projection_conditioning_trains_saves_and_refines(tmp_path):
+    import keras
+
+    model = tiny(conditioning="projection")
+    assert any("conditional_batch" in type(l).__name__.lower() or "ConditionalBatch" in
+               type(l).__name__ for l in model.generator.layers)
+    model.compile()
+    before = [v.numpy().copy() for v in model.discriminator.trainable_variables]
+    history = model.fit(images(32), labels(32), batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][0])
+    assert all(not np.allclose(a, v.numpy())
+               for a, v in zip(before, model.discriminator.trainable_variables))
+    model.save(tmp_path / "p.keras")
+    loaded = keras.models.load_model(tmp_path / "p.keras")
+    assert loaded.conditioning == "projection"
+    np.testing.assert_array_equal(loaded.generate(4, seed=1), model.generate(4, seed=1))
+    refined = loaded.refine(images(2), {"Smiling": 1}, current=labels(2))
+    assert refined.shape == (2, 16, 16, 3)

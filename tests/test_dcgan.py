@@ -82,6 +82,38 @@ def test_generator_loss_matches_hand_computation(monkeypatch):
     )
 
 
+def test_hinge_losses_match_hand_computation(monkeypatch):
+    model = tiny(loss="hinge")
+    model.compile()
+    z = np.random.default_rng(4).standard_normal((4, 8)).astype("float32")
+    monkeypatch.setattr(model, "latent_noise", lambda n: ops.convert_to_tensor(z))
+    real = model.to_model_range(images(4))
+    d_loss, logs = model.discriminator_loss(real)
+    g_loss, _ = model.generator_loss(real)
+    fake = model.generator(z, training=True)
+    real_logits = ops.convert_to_numpy(model.discriminator(real, training=True)).astype("float64")
+    fake_logits = ops.convert_to_numpy(model.discriminator(fake, training=True)).astype("float64")
+    expected = np.maximum(0, 1 - real_logits).mean() + np.maximum(0, 1 + fake_logits).mean()
+    assert float(ops.convert_to_numpy(d_loss)) == pytest.approx(expected, rel=1e-4)
+    assert float(ops.convert_to_numpy(g_loss)) == pytest.approx(-fake_logits.mean(), rel=1e-4, abs=1e-6)
+    assert float(ops.convert_to_numpy(logs["d_real"])) == pytest.approx(sig(real_logits).mean(), rel=1e-4)
+
+
+def test_hinge_loss_trains_and_is_saved_in_the_config():
+    model = tiny(loss="hinge")
+    model.compile()
+    before = [v.numpy().copy() for v in model.generator.trainable_variables]
+    history = model.fit(images(32), batch_size=16, epochs=1, verbose=0)
+    assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
+    assert all(not np.allclose(a, v.numpy()) for a, v in zip(before, model.generator.trainable_variables))
+    assert model.get_config()["loss"] == "hinge" and tiny().get_config()["loss"] == "bce"
+    assert DCGAN.from_config(model.get_config()).adversarial_loss == "hinge"
+    with pytest.raises(ValueError, match="loss"):
+        tiny(loss="wasserstein")
+    with pytest.raises(ValueError, match="label_smoothing"):
+        tiny(loss="hinge", label_smoothing=0.1)
+
+
 def test_train_step_updates_both_networks_and_both_optimizers():
     model = tiny()
     model.compile()
@@ -162,11 +194,11 @@ def test_wrong_image_shape_names_the_expected_shape():
 
 def test_label_smoothing_draws_real_targets_in_range():
     model = tiny(label_smoothing=(0.7, 1.2))
-    t = ops.convert_to_numpy(model._real_targets(4096))
+    t = ops.convert_to_numpy(model.real_targets(4096))
     assert t.shape == (4096, 1)
     assert 0.7 <= t.min() < 0.72 and 1.18 < t.max() <= 1.2
-    assert tiny(label_smoothing=0.1)._real_targets(4) == pytest.approx(0.9)
-    assert tiny()._real_targets(4) == 1.0
+    assert tiny(label_smoothing=0.1).real_targets(4) == pytest.approx(0.9)
+    assert tiny().real_targets(4) == 1.0
     for bad in (1.5, (1.2, 0.7), (0, 1), "x"):
         with pytest.raises(ValueError, match="label_smoothing"):
             tiny(label_smoothing=bad)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-import kerasgen  # noqa: F401  (registers the model classes that load_model needs)
+from kerasgen import models as _models  # noqa: F401  (registers the classes load_model needs)
 
 pytestmark = pytest.mark.backend
 
@@ -245,3 +245,22 @@ def test_run_killed_during_the_final_save_keeps_the_old_model_and_finishes(tmp_p
     assert json.loads((out / "run.json").read_text())["status"] == "finished"
     assert not (out / "backup").exists()
     assert not [p for p in os.listdir(out) if p.startswith(".tmp-")]
+
+
+def test_ema_ttur_and_tensorboard_options(tmp_path, kerasgen):
+    out, board = tmp_path / "run", tmp_path / "board"
+    code, stdout, stderr = kerasgen("train", "dcgan", *TINY, "--epochs", "1", "--out", out,
+                                    "--ema", "0.99", "--generator-learning-rate", "1e-4",
+                                    "--discriminator-learning-rate", "4e-4",
+                                    "--tensorboard", board)
+    assert code == 0, stderr
+    model = keras.models.load_model(out / "model.keras")
+    assert (model.ema, model.ema_rampup) == (0.99, 0.05) and model.ema_network is not None
+    assert learning_rates(out / "model.keras") == pytest.approx(
+        {"generator": 1e-4, "discriminator": 4e-4})
+    assert json.loads((out / "run.json").read_text())["learning_rate"] == pytest.approx(
+        {"generator": 1e-4, "discriminator": 4e-4})
+    assert list(board.rglob("events.out.tfevents.*"))  # grids, and Keras' own scalars
+    code, _, stderr = kerasgen("train", "vae", *TINY, "--out", tmp_path / "vae",
+                               "--discriminator-learning-rate", "1e-4")
+    assert code == 2 and "vae has no discriminator" in stderr

@@ -103,7 +103,7 @@ def train_step(model, state, data):
         table.set(optimizer.variables, new_optimizer_values)
         logs.update(phase_logs)
 
-    results, assigned = table.run(lambda: model.update_trackers(logs))
+    results, assigned = table.run(lambda: model.finish_step(logs))
     table.values.update(assigned)
     return results, tuple(table.get(group) for group in groups)
 
@@ -120,7 +120,19 @@ def test_step(model, state, data):
 
 
 def input_gradients(fn, x):
-    return jax.grad(lambda x: fn(x).sum())(x)
+    """`jax.grad` of `sum(fn(x))`. Assignments `fn` makes while it is differentiated (batch
+    norm's moving statistics in a discriminator called in training mode) would put JAX tracers
+    into the step's `StatelessScope` and leak out of the transformation: they are dropped, so a
+    penalty's extra forward pass leaves the statistics as they were."""
+    scope = keras.src.backend.common.stateless_scope.get_stateless_scope()
+    if scope is None:  # called eagerly: assignments go to a scope of their own, then away
+        with keras.StatelessScope():
+            return jax.grad(lambda x: fn(x).sum())(x)
+    saved = dict(scope.state_mapping)
+    grads = jax.grad(lambda x: fn(x).sum())(x)
+    scope.state_mapping.clear()
+    scope.state_mapping.update(saved)
+    return grads
 
 
 #: No fused kernel here: kerasgen's BatchNormalization computes Keras' own (the graph compiler

@@ -47,7 +47,7 @@ def train_step(model, data):
         grads = tape.gradient(scaled_loss, variables)
         optimizer.apply(grads, variables)
         logs.update(phase_logs)
-    return _for_keras_reduction(model.update_trackers(logs))
+    return _for_keras_reduction(model.finish_step(logs))
 
 
 def _for_keras_reduction(logs):

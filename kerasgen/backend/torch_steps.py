@@ -93,7 +93,7 @@ def train_step(model, data):
             optimizer.apply(list(grads), variables)
         logs.update({k: v.detach() for k, v in phase_logs.items()})
     with torch.no_grad():
-        return model.update_trackers(logs)
+        return model.finish_step(logs)
 
 
 def test_step(model, data):  # Keras runs it under torch.no_grad()

@@ -5,6 +5,7 @@ from kerasgen.models.base import Phase
 from kerasgen.models.cgan import ConditionalGAN
 from kerasgen.models.dcgan import DCGAN
 from kerasgen.models.optimizers import OptimizerGroup
+from kerasgen.models.sngan import SNGAN
 from kerasgen.models.vae import Autoencoder
 from kerasgen.models.vae import VAE
 from kerasgen.models.vaegan import VAEGAN

@@ -18,6 +18,7 @@ of either, `generate`, `call` and `predict` return floats in [0, 1]. Inside, eac
 its own `pixel_range` ([-1, 1] for tanh generators, [0, 1] for sigmoid decoders).
 """
 
+import math
 from typing import Callable
 from typing import NamedTuple
 
@@ -30,7 +31,9 @@ from keras.saving import serialize_keras_object
 from kerasgen import backend
 from kerasgen.checks import check_image_size
 from kerasgen.checks import check_int
+from kerasgen.checks import check_number
 from kerasgen.errors import DataError
+from kerasgen.errors import OptionError
 from kerasgen.models.optimizers import OptimizerGroup
 
 
@@ -46,6 +49,17 @@ class Phase(NamedTuple):
     loss: Callable
     variables: list
     optimizer: str
+
+
+def ema_beta(step, ema, rampup=None):
+    """The decay of the weights' moving average at training step `step` (1 after the first):
+    `ema`, or with `rampup` the decay whose half-life is `min(half-life of ema, rampup *
+    step)` steps (stylegan2-ada's ramp, counted in steps: its images over the batch size)."""
+    if rampup is None:
+        return ops.convert_to_tensor(ema, "float32")
+    half_life = math.log(0.5) / math.log(ema)
+    ramped = ops.minimum(half_life, ops.cast(step, "float32") * rampup)
+    return ops.power(0.5, 1.0 / ops.maximum(ramped, 1e-8))
 
 
 def _public_optimizer(optimizer):
@@ -73,17 +87,34 @@ class GenerativeModel(keras.Model):
         latent_dim: size of the latent vector that `generate` decodes.
         seed: seed of the model's `keras.random.SeedGenerator`, from which every random number
             drawn inside `train_step` comes (latent noise, label noise, ...).
+        ema: keep an exponential moving average of the sampling network's weights with this
+            decay per training step (e.g. 0.999; None: no average). `generate` and everything
+            built on it (grids, metrics, the explorer, `kerasgen sample`) then draw with the
+            averaged weights unless asked `use_ema=False`. The average is model state: updated
+            inside `train_step` on every backend, saved in `.keras`, restored by
+            `BackupAndRestore`. Batch-norm statistics are copied, not averaged.
+        ema_rampup: ramp the average's half-life up from 0 to its full length (the half-life of
+            `ema`, ln 0.5 / ln ema steps) as `ema_rampup` times the steps done, as
+            stylegan2-ada's `ema_rampup` does in images; early averages then forget the
+            random initialisation quickly. None: the full decay from the first step.
     """
 
     pixel_range = (-1.0, 1.0)
     log_names = ()
 
-    def __init__(self, image_size=64, latent_dim=100, seed=None, **kwargs):
+    def __init__(self, image_size=64, latent_dim=100, seed=None, ema=None, ema_rampup=0.05,
+                 **kwargs):
         super().__init__(**kwargs)
         self.image_size = check_image_size(image_size)
         if not (isinstance(latent_dim, int) and latent_dim > 0):
             raise ValueError(f"latent_dim must be a positive int; received {latent_dim!r}.")
         self.latent_dim = latent_dim
+        self.ema = None if ema is None else check_number(ema, "ema", above=0, maximum=1)
+        if self.ema == 1.0:
+            raise OptionError("ema must be below 1 (an average that never moves); received 1.")
+        self.ema_rampup = (None if ema_rampup is None
+                           else check_number(ema_rampup, "ema_rampup", above=0))
+        self.ema_network = None  # made by `_mark_built`, once the sampling network exists
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
         self._trackers = {name: keras.metrics.Mean(name=name) for name in self.log_names}
@@ -274,8 +305,16 @@ class GenerativeModel(keras.Model):
         every backend and in every process."""
         return np.random.default_rng(seed).standard_normal((n, self.latent_dim)).astype("float32")
 
-    def generate(self, n=None, *, seed=None, latents=None, batch_size=128):
-        """Generates images from `latents`, or from `n` latents drawn with `seed`.
+    def sampler(self, use_ema=True):
+        """The network `generate` draws with: the EMA copy of `sampling_network` when the model
+        keeps one (`ema=...`) and `use_ema`, else the network being trained."""
+        if use_ema and self.ema_network is not None:
+            return self.ema_network
+        return self.sampling_network
+
+    def generate(self, n=None, *, seed=None, latents=None, batch_size=128, use_ema=True):
+        """Generates images from `latents`, or from `n` latents drawn with `seed`, with the
+        averaged weights when the model keeps an EMA (`use_ema=False`: the trained ones).
 
         Returns:
             float32 NumPy array `(n, image_size, image_size, 3)` in [0, 1].
@@ -289,7 +328,7 @@ class GenerativeModel(keras.Model):
             raise ValueError(
                 f"latents must have shape (n, {self.latent_dim}); received {latents.shape}."
             )
-        out = self.sampling_network.predict(
+        out = self.sampler(use_ema).predict(
             latents, batch_size=min(batch_size, len(latents)), verbose=0
         )
         low, high = self.pixel_range
@@ -310,9 +349,36 @@ class GenerativeModel(keras.Model):
             "image_size": self.image_size,
             "latent_dim": self.latent_dim,
             "seed": self.seed,
+            "ema": self.ema,
+            "ema_rampup": self.ema_rampup,
         }
 
     def _mark_built(self):
         # The networks are built at construction; the model itself has no input signature of
         # its own (fit feeds images, call takes latents), so tell Keras it is built.
+        if self.ema is not None and self.ema_network is None:
+            self.ema_network = keras.models.clone_model(self.sampling_network)
+            self.ema_network.set_weights(self.sampling_network.get_weights())
+            self.ema_network.trainable = False
         self.built = True
+
+    # ---- after each training step -------------------------------------------------------------
+
+    def finish_step(self, logs):
+        """What follows the phases of every training step (the backends call it): the
+        sampling-side state (the EMA of the weights), then the epoch averages of the logs,
+        which it returns."""
+        if self.ema_network is not None:
+            self.update_ema()
+        return self.update_trackers(logs)
+
+    def update_ema(self):
+        """One step of the weights' moving average, `average <- beta * average + (1 - beta) *
+        weights` with `beta = ema_beta(steps done, ema, ema_rampup)`; batch-norm statistics
+        (non-trainable weights) are copied."""
+        beta = ema_beta(ops.cast(self.optimizer.iterations, "float32"), self.ema, self.ema_rampup)
+        for average, live in zip(self.ema_network.weights, self.sampling_network.weights):
+            if live.trainable:
+                average.assign(beta * average + (1.0 - beta) * ops.cast(live, average.dtype))
+            else:
+                average.assign(live)

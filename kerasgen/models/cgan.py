@@ -49,7 +49,7 @@ from kerasgen.errors import DataError
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
 from kerasgen.checks import check_weight
-from kerasgen.models.dcgan import _check_label_smoothing
+from kerasgen.models.gan import Adversarial
 
 #: Default conditioning attributes: five that both CelebA and `synthetic_faces` label and that
 #: change a face visibly. Frequencies in CelebA: Male ~42%, Smiling ~48%, Bangs ~15%,
@@ -58,24 +58,7 @@ from kerasgen.models.dcgan import _check_label_smoothing
 DEFAULT_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs")
 
 
-CONDITIONINGS = ("input", "dense")
-
-
-def conditional_discriminator_loss(real_logits, fake_logits, mismatch_logits, real_targets=1.0,
-                                   mismatch_weight=1.0):
-    """Seed 003's discriminator loss from logits: `D_real + D_fake + mismatch_weight * D_mismatch`.
-
-    `D_real = BCE(real_logits, real_targets)`, `D_fake = BCE(fake_logits, 0)` and
-    `D_mismatch = BCE(mismatch_logits, 0)` (a real image with wrong attributes is fake), each
-    averaged over its batch. `real_targets` below 1 is one-sided label smoothing.
-    """
-    real_targets = ops.broadcast_to(ops.cast(real_targets, "float32"), ops.shape(real_logits))
-    d_real = losses.binary_crossentropy_from_logits(real_targets, real_logits)
-    d_fake = losses.binary_crossentropy_from_logits(ops.zeros_like(fake_logits), fake_logits)
-    d_mismatch = losses.binary_crossentropy_from_logits(
-        ops.zeros_like(mismatch_logits), mismatch_logits
-    )
-    return d_real + d_fake + mismatch_weight * d_mismatch
+CONDITIONINGS = ("input", "dense", "projection")
 
 
 def flip_one_attribute(signs, index):
@@ -85,7 +68,7 @@ def flip_one_attribute(signs, index):
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
-class ConditionalGAN(GenerativeModel):
+class ConditionalGAN(Adversarial, GenerativeModel):
     """Attribute-conditional DCGAN (seed 003), with an encoder to refine given faces.
 
     Train it on batches `(images, attributes)`, attributes float 0/1 in the order of
@@ -102,9 +85,15 @@ class ConditionalGAN(GenerativeModel):
         reconstruction_weight: weight of Recon in the generator loss (1: the seed's models 4-5;
             0: models 1-3).
         conditioning: where the discriminator sees the attributes: `"input"` (tiled as extra
-            input channels; default) or `"dense"` (before the last layer, the seed's DCGAN 1).
+            input channels; default), `"dense"` (before the last layer, the seed's DCGAN 1) or
+            `"projection"` (Miyato & Koyama 2018: the projection discriminator, `psi(h) +
+            (V a) . h` on its features `h`, with conditional batch norm in the generator, each
+            norm's scale and shift a function of the attributes).
         label_smoothing: as `DCGAN`: `None`, a float `s` (real targets `1 - s`) or a
             `(low, high)` range.
+        augment, augment_p, r1_gamma, r1_every: DiffAugment (fixed or ADA probability) in
+            front of every discriminator call and the lazy R1 penalty, as `DCGAN`'s
+            (`kerasgen.models.gan.Adversarial`).
         seed: seed of the model's random numbers inside `train_step`.
 
     Optimizers `"discriminator"`, `"generator"`, `"encoder"`: Adam(2e-4, beta_1=0.5) each.
@@ -122,6 +111,10 @@ class ConditionalGAN(GenerativeModel):
         reconstruction_weight=1.0,
         label_smoothing=None,
         conditioning="input",
+        augment=None,
+        augment_p=1.0,
+        r1_gamma=0.0,
+        r1_every=16,
         seed=None,
         **kwargs,
     ):
@@ -134,14 +127,16 @@ class ConditionalGAN(GenerativeModel):
         self.width = width
         self.mismatch_weight = check_weight(mismatch_weight, "mismatch_weight")
         self.reconstruction_weight = check_weight(reconstruction_weight, "reconstruction_weight")
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.init_adversarial(label_smoothing, augment, augment_p, r1_gamma, r1_every)
         k = len(self.attributes)
-        self.generator = nets.generator(latent_dim, self.image_size, width, condition_dim=k)
         if conditioning not in CONDITIONINGS:
             raise ValueError(
                 f"conditioning must be one of {CONDITIONINGS}; received {conditioning!r}."
             )
         self.conditioning = conditioning
+        norm = "conditional_batch" if conditioning == "projection" else "batch"
+        self.generator = nets.generator(latent_dim, self.image_size, width, norm=norm,
+                                        condition_dim=k)
         self.discriminator = nets.discriminator(
             self.image_size, width, condition_dim=k, condition_at=conditioning
         )
@@ -203,24 +198,25 @@ class ConditionalGAN(GenerativeModel):
             self.generator([self.latent_noise(batch_size), signs], training=True)
         )
         wrong = self.mismatched(signs)
-        real_logits = self.discriminator([real, signs], training=True)
-        fake_logits = self.discriminator([fake, signs], training=True)
-        mismatch_logits = self.discriminator([real, wrong], training=True)
-        loss = conditional_discriminator_loss(
-            real_logits, fake_logits, mismatch_logits, self._real_targets(batch_size),
+        real_logits = self.discriminator([self.seen(real), signs], training=True)
+        fake_logits = self.discriminator([self.seen(fake), signs], training=True)
+        mismatch_logits = self.discriminator([self.seen(real), wrong], training=True)
+        loss = losses.conditional_discriminator_loss(
+            real_logits, fake_logits, mismatch_logits, self.real_targets(batch_size),
             self.mismatch_weight,
         )
+        loss = loss + self.r1(lambda x: self.discriminator([x, signs], training=True), real)
         return loss, {
             "d_loss": loss,
-            "d_real": ops.mean(ops.sigmoid(real_logits)),
-            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
-            "d_mismatch": ops.mean(ops.sigmoid(mismatch_logits)),
+            **self.probability_logs(real=real_logits, fake=fake_logits,
+                                    mismatch=mismatch_logits),
+            **self.adapt(real_logits, batch_size),
         }
 
     def generator_loss(self, batch):
         real, signs = batch
         fake = self.generator([self.latent_noise(ops.shape(real)[0]), signs], training=True)
-        loss = losses.generator_loss(self.discriminator([fake, signs], training=True))
+        loss = losses.generator_loss(self.discriminator([self.seen(fake), signs], training=True))
         if self.reconstruction_weight:
             codes = ops.stop_gradient(self.encoder(real, training=True))
             redrawn = self.generator([codes, signs], training=True)
@@ -237,16 +233,6 @@ class ConditionalGAN(GenerativeModel):
         """Mean squared error on [0, 1] pixels between two batches in the model's range."""
         scale = self.pixel_range[1] - self.pixel_range[0]
         return losses.reconstruction_loss(images / scale, redrawn / scale, "mse", "mean")
-
-    def _real_targets(self, batch_size):
-        if self.label_smoothing is None:
-            return 1.0
-        low, high = self.label_smoothing
-        if low == high:
-            return low
-        return keras.random.uniform(
-            (batch_size, 1), minval=low, maxval=high, seed=self.seed_generator
-        )
 
     # ---- attributes -------------------------------------------------------------------------
 
@@ -316,8 +302,10 @@ class ConditionalGAN(GenerativeModel):
         images = self.generator([latents, to_signs(attributes)], training=training)
         return self.from_model_range(images)
 
-    def generate(self, n=None, *, seed=None, latents=None, attributes=None, batch_size=128):
-        """Generates faces with the given attributes.
+    def generate(self, n=None, *, seed=None, latents=None, attributes=None, batch_size=128,
+                 use_ema=True):
+        """Generates faces with the given attributes (with the averaged generator when the
+        model keeps an EMA, unless `use_ema=False`).
 
         Args:
             n: number of images (or given by `latents` / an `(n, k)` `attributes`).
@@ -345,7 +333,7 @@ class ConditionalGAN(GenerativeModel):
                 f"latents must have shape ({n}, {self.latent_dim}); received {latents.shape}."
             )
         conditions = self.attribute_matrix(attributes, n=n, seed=seed)
-        return self._draw(latents, conditions, batch_size)
+        return self._draw(latents, conditions, batch_size, use_ema)
 
     def encode(self, images, batch_size=128):
         """Images (uint8 0..255 or float [0, 1]) -> NumPy `(n, latent_dim)` codes E(x)."""
@@ -398,8 +386,8 @@ class ConditionalGAN(GenerativeModel):
             a[r * nrow:(r + 1) * nrow, column] = np.tile([0.0, 1.0], pairs)
         return self._draw(z[:n], a[:n], 128)
 
-    def _draw(self, latents, attributes01, batch_size):
-        out = self.generator.predict(
+    def _draw(self, latents, attributes01, batch_size, use_ema=True):
+        out = self.sampler(use_ema).predict(
             [np.asarray(latents, "float32"), 2.0 * np.asarray(attributes01, "float32") - 1.0],
             batch_size=max(1, min(batch_size, len(latents))), verbose=0,
         )
@@ -413,8 +401,8 @@ class ConditionalGAN(GenerativeModel):
             "width": self.width,
             "mismatch_weight": self.mismatch_weight,
             "reconstruction_weight": self.reconstruction_weight,
-            "label_smoothing": self.label_smoothing,
             "conditioning": self.conditioning,
+            **self.adversarial_config(),
         }
 
 

@@ -5,6 +5,9 @@ discriminator, as in the reference implementation, so batch norm never mixes the
 
     1. discriminator: minimise BCE(D(x), 1 or smoothed) + BCE(D(G(z)), 0)
     2. generator:     minimise BCE(D(G(z')), 1)            (non-saturating loss, fresh z')
+
+With `loss="hinge"` (Lim & Ye, 2017; SNGAN's loss) the same step minimises
+mean(relu(1 - D(x))) + mean(relu(1 + D(G(z)))) and -mean(D(G(z'))) instead.
 """
 
 import keras
@@ -12,12 +15,17 @@ from keras import ops
 
 from kerasgen import losses
 from kerasgen import nets
+from kerasgen.checks import check_choice
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
+from kerasgen.models.gan import Adversarial
+
+#: Adversarial losses `DCGAN(loss=...)` accepts.
+LOSSES = ("bce", "hinge")
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
-class DCGAN(GenerativeModel):
+class DCGAN(Adversarial, GenerativeModel):
     """Deep convolutional GAN.
 
     Args:
@@ -33,6 +41,13 @@ class DCGAN(GenerativeModel):
             to every image the discriminator sees (Sonderby et al., 2017).
         instance_noise_decay_steps: if set, the noise decays linearly to 0 over this many
             generator steps.
+        loss: `"bce"` (the paper's binary cross-entropy, non-saturating for the generator) or
+            `"hinge"` (`kerasgen.losses.hinge_discriminator_loss` and
+            `hinge_generator_loss`; no label smoothing). `d_real` and `d_fake` stay the mean
+            `sigmoid(D(.))` with either loss.
+        augment, augment_p, r1_gamma, r1_every: DiffAugment (with a fixed or ADA-adapted
+            probability) in front of every discriminator call, and the lazy R1 penalty; see
+            `kerasgen.models.gan.Adversarial`.
         seed: seed of the model's random numbers inside `train_step`.
     """
 
@@ -48,6 +63,11 @@ class DCGAN(GenerativeModel):
         label_smoothing=None,
         instance_noise=0.0,
         instance_noise_decay_steps=None,
+        loss="bce",
+        augment=None,
+        augment_p=1.0,
+        r1_gamma=0.0,
+        r1_every=16,
         seed=None,
         **kwargs,
     ):
@@ -55,7 +75,14 @@ class DCGAN(GenerativeModel):
         self.width = width
         self.generator_activation = generator_activation
         self.discriminator_dropout = float(discriminator_dropout)
-        self.label_smoothing = _check_label_smoothing(label_smoothing)
+        self.init_adversarial(label_smoothing, augment, augment_p, r1_gamma, r1_every)
+        # Not `self.loss`: Keras' compile() sets that attribute (to its own, unused, loss).
+        self.adversarial_loss = check_choice(loss, "loss", LOSSES)
+        if self.adversarial_loss == "hinge" and self.label_smoothing is not None:
+            raise ValueError(
+                "label_smoothing applies to the BCE loss only; received loss='hinge' with "
+                f"label_smoothing={label_smoothing!r}."
+            )
         if instance_noise < 0:
             raise ValueError(f"instance_noise must be >= 0; received {instance_noise!r}.")
         self.instance_noise = float(instance_noise)
@@ -89,30 +116,29 @@ class DCGAN(GenerativeModel):
     def discriminator_loss(self, real):
         batch_size = ops.shape(real)[0]
         fake = ops.stop_gradient(self.generator(self.latent_noise(batch_size), training=True))
-        real_logits = self.discriminator(self._noisy(real), training=True)
-        fake_logits = self.discriminator(self._noisy(fake), training=True)
-        loss = losses.discriminator_loss(real_logits, fake_logits, self._real_targets(batch_size))
+        real_logits = self.discriminator(self.seen(self._noisy(real)), training=True)
+        fake_logits = self.discriminator(self.seen(self._noisy(fake)), training=True)
+        if self.adversarial_loss == "hinge":
+            loss = losses.hinge_discriminator_loss(real_logits, fake_logits)
+        else:
+            loss = losses.discriminator_loss(
+                real_logits, fake_logits, self.real_targets(batch_size)
+            )
+        loss = loss + self.r1(lambda x: self.discriminator(x, training=True), real)
         return loss, {
             "d_loss": loss,
-            "d_real": ops.mean(ops.sigmoid(real_logits)),
-            "d_fake": ops.mean(ops.sigmoid(fake_logits)),
+            **self.probability_logs(real=real_logits, fake=fake_logits),
+            **self.adapt(real_logits, batch_size),
         }
 
     def generator_loss(self, real):
         fake = self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
-        fake_logits = self.discriminator(self._noisy(fake), training=True)
-        loss = losses.generator_loss(fake_logits)
+        fake_logits = self.discriminator(self.seen(self._noisy(fake)), training=True)
+        if self.adversarial_loss == "hinge":
+            loss = losses.hinge_generator_loss(fake_logits)
+        else:
+            loss = losses.generator_loss(fake_logits)
         return loss, {"g_loss": loss}
-
-    def _real_targets(self, batch_size):
-        if self.label_smoothing is None:
-            return 1.0
-        low, high = self.label_smoothing
-        if low == high:
-            return low
-        return keras.random.uniform(
-            (batch_size, 1), minval=low, maxval=high, seed=self.seed_generator
-        )
 
     def _noisy(self, images):
         if not self.instance_noise:
@@ -130,26 +156,8 @@ class DCGAN(GenerativeModel):
             "width": self.width,
             "generator_activation": self.generator_activation,
             "discriminator_dropout": self.discriminator_dropout,
-            "label_smoothing": self.label_smoothing,
             "instance_noise": self.instance_noise,
             "instance_noise_decay_steps": self.instance_noise_decay_steps,
+            "loss": self.adversarial_loss,
+            **self.adversarial_config(),
         }
-
-
-def _check_label_smoothing(value):
-    """None, s in [0, 1) -> (1 - s, 1 - s), or a (low, high) range with 0 < low <= high."""
-    if value is None:
-        return None
-    if isinstance(value, (int, float)):
-        if not 0 <= value < 1:
-            raise ValueError(f"label_smoothing as a number must be in [0, 1); received {value!r}.")
-        return (1.0 - float(value), 1.0 - float(value))
-    try:
-        low, high = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"label_smoothing must be None, a number or a (low, high) pair; received {value!r}."
-        ) from None
-    if not 0 < low <= high:
-        raise ValueError(f"label_smoothing range needs 0 < low <= high; received {value!r}.")
-    return (low, high)

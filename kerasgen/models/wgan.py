@@ -19,12 +19,13 @@ from kerasgen import losses
 from kerasgen import nets
 from kerasgen.models.base import GenerativeModel
 from kerasgen.models.base import Phase
+from kerasgen.models.gan import Adversarial
 
 CRITIC_NORMS = ("layer", "none")
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
-class WGANGP(GenerativeModel):
+class WGANGP(Adversarial, GenerativeModel):
     """Wasserstein GAN with gradient penalty.
 
     `compile()` with no arguments gives the paper's Adam(1e-4, beta_1=0, beta_2=0.9) for both
@@ -43,8 +44,13 @@ class WGANGP(GenerativeModel):
         gp_weight: lambda, the penalty's weight (10 in the paper).
         critic_norm: `"layer"` (the paper's suggestion) or `"none"`.
         generator_activation: `"relu"` or `"leaky_relu"`.
+        augment, augment_p: DiffAugment (fixed or ADA probability) in front of every critic
+            call (`kerasgen.models.gan.Adversarial`); the gradient penalty is taken on the
+            images as they are, between real and fake.
         seed: seed of the model's random numbers inside `train_step` (z, alpha).
     """
+
+    discriminator_optimizer = "critic"
 
     log_names = ("critic_loss", "g_loss", "wasserstein", "gradient_penalty")
 
@@ -57,10 +63,13 @@ class WGANGP(GenerativeModel):
         gp_weight=10.0,
         critic_norm="layer",
         generator_activation="relu",
+        augment=None,
+        augment_p=1.0,
         seed=None,
         **kwargs,
     ):
         super().__init__(image_size=image_size, latent_dim=latent_dim, seed=seed, **kwargs)
+        self.init_adversarial(augment=augment, augment_p=augment_p)
         if not (isinstance(n_critic, int) and n_critic >= 1):
             raise ValueError(f"n_critic must be an int >= 1; received {n_critic!r}.")
         if not gp_weight >= 0:
@@ -102,8 +111,8 @@ class WGANGP(GenerativeModel):
         fake = ops.stop_gradient(
             self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
         )
-        real_scores = self.critic(real, training=True)
-        fake_scores = self.critic(fake, training=True)
+        real_scores = self.critic(self.seen(real), training=True)
+        fake_scores = self.critic(self.seen(fake), training=True)
         penalty = losses.gradient_penalty(
             lambda x: self.critic(x, training=True), real, fake, seed=self.seed_generator
         )
@@ -112,11 +121,12 @@ class WGANGP(GenerativeModel):
             "critic_loss": loss,
             "wasserstein": ops.mean(real_scores) - ops.mean(fake_scores),
             "gradient_penalty": penalty,
+            **self.adapt(real_scores, ops.shape(real)[0]),
         }
 
     def generator_loss(self, real):
         fake = self.generator(self.latent_noise(ops.shape(real)[0]), training=True)
-        loss = losses.wasserstein_generator_loss(self.critic(fake, training=True))
+        loss = losses.wasserstein_generator_loss(self.critic(self.seen(fake), training=True))
         return loss, {"g_loss": loss}
 
     def get_config(self):
@@ -127,4 +137,6 @@ class WGANGP(GenerativeModel):
             "gp_weight": self.gp_weight,
             "critic_norm": self.critic_norm,
             "generator_activation": self.generator_activation,
+            "augment": self.augment,
+            "augment_p": self.augment_p,
         }

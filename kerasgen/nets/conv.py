@@ -13,7 +13,7 @@ from keras import layers
 
 from kerasgen import backend
 
-NORMS = ("batch", "layer", "none")
+NORMS = ("batch", "layer", "none", "conditional_batch")
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
@@ -73,6 +73,44 @@ class BatchNormalization(layers.BatchNormalization):
         return keras.ops.cast(outputs, self.compute_dtype)
 
 
+@keras.saving.register_keras_serializable(package="kerasgen")
+class ConditionalBatchNormalization(layers.Layer):
+    """Conditional batch normalisation (de Vries et al. 2017; Miyato & Koyama 2018's
+    generator): batch norm without its own affine terms, then a per-sample scale and shift
+    computed from the condition: `x_hat * (1 + gamma(c)) + beta(c)`, with `gamma` and `beta`
+    dense maps of the condition vector `c` initialised at zero (so training starts from plain
+    batch norm). Called on `[x, c]`, `x` of shape `(batch, ..., channels)`."""
+
+    def __init__(self, momentum=0.9, epsilon=1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum, self.epsilon = momentum, epsilon
+        self.norm = layers.BatchNormalization(momentum=momentum, epsilon=epsilon, center=False,
+                                              scale=False, name="norm")
+        self.gamma = self.beta = None
+
+    def build(self, input_shape):
+        x_shape, c_shape = input_shape
+        channels = x_shape[-1]
+        self.norm.build(x_shape)
+        self.gamma = layers.Dense(channels, kernel_initializer="zeros", name="gamma")
+        self.beta = layers.Dense(channels, kernel_initializer="zeros", name="beta")
+        self.gamma.build(c_shape)
+        self.beta.build(c_shape)
+
+    def call(self, inputs, training=None):
+        x, c = inputs
+        shape = (-1,) + (1,) * (len(x.shape) - 2) + (x.shape[-1],)
+        scale = keras.ops.reshape(1.0 + self.gamma(c), shape)
+        shift = keras.ops.reshape(self.beta(c), shape)
+        return self.norm(x, training=training) * scale + shift
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
 ACTIVATIONS = ("relu", "leaky_relu")
 
 
@@ -99,9 +137,20 @@ def normalization(norm, name):
         )
     if norm == "layer":  # over (height, width, channels) per sample, as WGAN-GP's critic.
         return layers.LayerNormalization(axis=(-3, -2, -1), epsilon=1e-5, name=name)
+    if norm == "conditional_batch":  # the affine terms from the condition (generators only)
+        return ConditionalBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
     if norm == "none":
         return None
     raise ValueError(f"norm must be one of {NORMS}; received {norm!r}.")
+
+
+def normalize(x, norm_layer, condition=None):
+    """`x` through `norm_layer` (None: unchanged); a conditional one also takes `condition`."""
+    if norm_layer is None:
+        return x
+    if isinstance(norm_layer, ConditionalBatchNormalization):
+        return norm_layer([x, condition])
+    return norm_layer(x)
 
 
 def activation(name, layer_name):
@@ -131,9 +180,11 @@ def down_stack(x, image_size, width=64, norm="batch", dropout=0.0, prefix="down"
     return x
 
 
-def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, prefix="up"):
+def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, prefix="up",
+             condition=None):
     """Dense projection to 4x4, then ConvTranspose(4, stride 2) blocks up to `image_size`
-    with normalisation and `act`; the last block outputs `channels` with no activation."""
+    with normalisation and `act`; the last block outputs `channels` with no activation.
+    `norm="conditional_batch"` takes its scale and shift from `condition`."""
     blocks = num_blocks(image_size)
     filters = width * 2 ** (blocks - 1)
     project_norm = normalization(norm, f"{prefix}_project_norm")
@@ -142,8 +193,7 @@ def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, pref
         kernel_initializer=weight_init(), name=f"{prefix}_project",
     )(x)
     x = layers.Reshape((4, 4, filters), name=f"{prefix}_reshape")(x)
-    if project_norm is not None:
-        x = project_norm(x)
+    x = normalize(x, project_norm, condition)
     x = activation(act, f"{prefix}_project_act")(x)
     for i in range(blocks - 1):
         filters //= 2
@@ -152,8 +202,7 @@ def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, pref
             filters, 4, strides=2, padding="same", use_bias=block_norm is None,
             kernel_initializer=weight_init(), name=f"{prefix}{i}_deconv",
         )(x)
-        if block_norm is not None:
-            x = block_norm(x)
+        x = normalize(x, block_norm, condition)
         x = activation(act, f"{prefix}{i}_act")(x)
     return Conv2DTranspose(
         channels, 4, strides=2, padding="same",
@@ -163,17 +212,23 @@ def up_stack(x, image_size, width=64, norm="batch", act="relu", channels=3, pref
 
 def generator(latent_dim=100, image_size=64, width=64, norm="batch", activation="relu",
               output_activation="tanh", condition_dim=0, name="generator"):
-    """DCGAN generator: z (and an optional condition vector, concatenated) -> image."""
+    """DCGAN generator: z (and an optional condition vector, concatenated) -> image. With
+    `norm="conditional_batch"` the condition also sets every batch norm's scale and shift."""
     z = keras.Input((latent_dim,), name="latents")
     inputs = [z]
-    x = z
+    x, c = z, None
     if condition_dim:
         c = keras.Input((condition_dim,), name="condition")
         inputs.append(c)
         x = layers.Concatenate(name="latents_and_condition")([z, c])
-    x = up_stack(x, image_size, width, norm, activation)
+    elif norm == "conditional_batch":
+        raise ValueError("norm='conditional_batch' needs a condition (condition_dim > 0).")
+    x = up_stack(x, image_size, width, norm, activation, condition=c)
     images = layers.Activation(output_activation, dtype="float32", name="images")(x)
     return keras.Model(inputs if condition_dim else z, images, name=name)
+
+
+CONDITION_AT = ("dense", "input", "projection")
 
 
 def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_dim=0,
@@ -182,11 +237,15 @@ def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_
     No sigmoid: losses take logits, which is stabler.
 
     The condition joins either before the last layer (`condition_at="dense"`, seed 003's
-    DCGAN 1) or as `condition_dim` constant maps stacked on the image channels
-    (`condition_at="input"`), where the convolutions can relate it to the pixels.
+    DCGAN 1), as `condition_dim` constant maps stacked on the image channels
+    (`condition_at="input"`), where the convolutions can relate it to the pixels, or through a
+    projection (`condition_at="projection"`, Miyato & Koyama 2018): `logit = psi(h) + (V c) . h`
+    with `h` the image's features, so each attribute's sign turns a learned direction of the
+    features up or down and the condition's effect depends on the image.
     """
-    if condition_at not in ("dense", "input"):
-        raise ValueError(f"condition_at must be 'dense' or 'input'; received {condition_at!r}.")
+    if condition_at not in CONDITION_AT:
+        raise ValueError(f"condition_at must be one of {CONDITION_AT}; received "
+                         f"{condition_at!r}.")
     images = keras.Input((image_size, image_size, 3), name="images")
     inputs = [images]
     x = images
@@ -202,6 +261,11 @@ def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_
     if condition_dim and condition_at == "dense":
         x = layers.Concatenate(name="features_and_condition")([x, inputs[1]])
     logits = layers.Dense(1, kernel_initializer=weight_init(), dtype="float32", name="logit")(x)
+    if condition_dim and condition_at == "projection":
+        embedded = layers.Dense(x.shape[-1], use_bias=False, kernel_initializer=weight_init(),
+                                name="projection")(inputs[1])
+        projected = layers.Dot(axes=1, dtype="float32", name="projected")([embedded, x])
+        logits = layers.Add(dtype="float32", name="logit_and_projection")([logits, projected])
     return keras.Model(inputs if condition_dim else images, logits, name=name)
 
 
