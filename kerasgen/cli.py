@@ -455,6 +455,7 @@ def _train(args):
     if args.classifier and not attributes:
         raise OptionError("--classifier measures conditional models (cgan) only.")
     run = runs.TrainingRun(out)
+    run.defaults = runs.constructor_defaults(model)
     config = run.config_of(args, model)
     record = run.start(config, overwrite=args.overwrite)
     done = record["epochs"] if record else 0

@@ -11,6 +11,7 @@ on resume (`MAY_CHANGE`: the learning rate, `--epochs`, what is logged) take eff
 
 import argparse
 import glob
+import inspect
 import json
 import os
 import shutil
@@ -297,7 +298,7 @@ class TrainingRun:
                                f"{self.FILE}; give --overwrite to start over there, or another "
                                "--out.")
             return None
-        changed = diff(record["config"], config)
+        changed = diff(record["config"], config, defaults=getattr(self, "defaults", {}))
         if changed:
             raise RunError(f"{self.folder} holds a run with other settings ({changed}); give "
                            "--overwrite to start over there, or another --out.")
@@ -318,11 +319,26 @@ class TrainingRun:
                                "learning_rate": learning_rate, "status": status})
 
 
-def diff(old, new):
-    """"image_size 32 -> 64, kld_weight 1.0 -> 0.5" for the settings that differ."""
+def constructor_defaults(model):
+    """{argument: default} of the model's constructors (its class's and its bases')."""
+    defaults = {}
+    for cls in reversed(type(model).__mro__):
+        init = cls.__dict__.get("__init__")
+        if init is None:
+            continue
+        for name, parameter in inspect.signature(init).parameters.items():
+            if parameter.default is not inspect.Parameter.empty:
+                defaults[name] = parameter.default
+    return json.loads(json.dumps(defaults, default=str))
+
+
+def diff(old, new, defaults=None):
+    """"image_size 32 -> 64, kld_weight 1.0 -> 0.5" for the settings that differ. A setting
+    the old record lacks (one that kerasgen added since) counts as its default."""
+    defaults = defaults or {}
     changes = []
     for key in sorted(set(old) | set(new)):
-        before, after = old.get(key), new.get(key)
+        before, after = old.get(key, defaults.get(key)), new.get(key)
         if before != after:
             before = " ".join(before) if isinstance(before, list) else before
             after = " ".join(after) if isinstance(after, list) else after

@@ -2,27 +2,16 @@
 it, exit status 2, and nothing already written changed (file hashes). The commands run in this
 process (`kerasgen.cli.main`), exactly as the console script runs them."""
 
-import hashlib
-import os
-
 import numpy as np
 import pytest
 from PIL import Image
 
 from kerasgen import cli
 
+from helpers.common import hashes
+
 TINY = ["--image-size", "16", "--width", "8", "--latent-dim", "8", "--batch-size", "16",
         "--n-images", "32", "--grid-size", "4", "--quiet"]
-
-
-def hashes(folder):
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 continue, resume, refuse), learning rates that take effect on resume, advice after a diverged
 run, and runs killed mid-epoch or during the final save, then run again, on every backend."""
 
-import hashlib
 import json
 import os
 import subprocess
@@ -15,22 +14,13 @@ import pytest
 
 from kerasgen import models as _models  # noqa: F401  (registers the classes load_model needs)
 
+from helpers.common import hashes
+
 pytestmark = pytest.mark.backend
 
 TINY = ["--image-size", "16", "--width", "8", "--latent-dim", "8", "--batch-size", "16",
         "--n-images", "32", "--grid-size", "4", "--quiet"]
 STEPS = 2  # 32 images in batches of 16
-
-
-def hashes(folder):
-    """{relative path: sha256} of every file under `folder`."""
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            path = os.path.join(root, name)
-            with open(path, "rb") as f:
-                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
-    return found
 
 
 @pytest.fixture
@@ -264,3 +254,17 @@ def test_ema_ttur_and_tensorboard_options(tmp_path, kerasgen):
     code, _, stderr = kerasgen("train", "vae", *TINY, "--out", tmp_path / "vae",
                                "--discriminator-learning-rate", "1e-4")
     assert code == 2 and "vae has no discriminator" in stderr
+
+
+def test_a_record_without_a_setting_added_since_takes_its_default(tmp_path, kerasgen):
+    out = tmp_path / "run"
+    train = ("train", "dcgan", *TINY, "--epochs", "1", "--out", out)
+    code, _, stderr = kerasgen(*train)
+    assert code == 0, stderr
+    record = json.loads((out / "run.json").read_text())
+    del record["config"]["ema_rampup"], record["config"]["loss"]  # as an older kerasgen wrote
+    (out / "run.json").write_text(json.dumps(record))
+    code, stdout, _ = kerasgen(*train)
+    assert code == 0 and "nothing to do" in stdout
+    code, _, stderr = kerasgen(*train, "--ema-rampup", "0.1")
+    assert code == 2 and "ema_rampup 0.05 -> 0.1" in stderr, stderr

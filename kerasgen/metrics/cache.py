@@ -99,26 +99,10 @@ def generated_features(model, extractor, n=10_000, seed=0, batch_size=250, stati
     With `logits=True` (an extractor with a classifier head, such as `FIDInception`), returns
     `(features, logits)` of the same images, for the Inception Score. `verbose=1` shows a
     progress bar."""
-    stats, features, heads = FeatureStatistics(), [], []
-    progress = _progress(n, verbose, f"{extractor.name} features of {n} generated images")
-    latents = model.sample_latents(n, seed)
-    for start in range(0, n, batch_size):
-        # `seed` also draws what else a model samples (a conditional model's attributes).
-        batch_seed = None if seed is None else seed + start
-        images = model.generate(latents=latents[start : start + batch_size], seed=batch_seed)
-        if logits:
-            batch, head = features_and_logits(extractor, images)
-            heads.append(head)
-        else:
-            batch = extractor(images)
-        if statistics:
-            stats.update(batch)
-        else:
-            features.append(batch)
-        if progress:
-            progress.add(len(batch))
-    result = stats if statistics else np.concatenate(features)
-    return (result, np.concatenate(heads)) if logits else result
+    measured = measure_generated(model, extractor, n, seed=seed, keep=0 if statistics else n,
+                                 logits=logits, batch_size=batch_size, verbose=verbose)
+    result = measured.statistics if statistics else measured.features
+    return (result, measured.logits) if logits else result
 
 
 def features_and_logits(extractor, images):

@@ -3,6 +3,9 @@
 Test files import it as `from helpers.common import ...` (pytest puts `tests/` on `sys.path`).
 """
 
+import hashlib
+import os
+
 import numpy as np
 from keras import ops
 
@@ -80,3 +83,14 @@ def write_celeba(root, n=12, parts=None, seed=0):
     (root / "list_eval_partition.txt").write_text(
         "".join(f"{i + 1:06d}.jpg {p}\n" for i, p in enumerate(parts)))
     return root
+
+
+def hashes(folder):
+    """{relative path: sha256} of every file under `folder`: what a command must not change."""
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as f:
+                found[os.path.relpath(path, folder)] = hashlib.sha256(f.read()).hexdigest()
+    return found
