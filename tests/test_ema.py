@@ -16,12 +16,11 @@ from helpers.common import tiny
 
 pytestmark = pytest.mark.backend
 
-#: Every family that samples: (class, extra arguments, the data a step takes).
+#: A family of each kind of sampling network (a generator, a decoder, a conditional generator):
+#: the average is the base class's, the same code for every model.
 FAMILIES = {
     "DCGAN": (kerasgen.DCGAN, {}),
-    "WGANGP": (kerasgen.WGANGP, {"n_critic": 2}),
     "VAE": (kerasgen.VAE, {}),
-    "VAEGAN": (kerasgen.VAEGAN, {}),
     "ConditionalGAN": (kerasgen.ConditionalGAN, {"attributes": ["Male", "Smiling"]}),
 }
 
@@ -87,12 +86,14 @@ def test_average_equals_the_formula_after_n_steps(name):
 
 def test_generate_draws_with_the_average_and_reloads_identical(tmp_path):
     model = tiny(kerasgen.DCGAN, ema=0.5, ema_rampup=None)
-    model.compile()
+    # Large steps, so that the trained weights move well away from their average.
+    model.compile(generator_optimizer=keras.optimizers.Adam(0.05, beta_1=0.5),
+                  discriminator_optimizer=keras.optimizers.Adam(0.05, beta_1=0.5))
     model.fit(images(16), batch_size=8, epochs=1, verbose=0)
     latents = model.sample_latents(4, seed=2)
     averaged = (np.asarray(model.ema_network.predict(latents, verbose=0)) + 1) / 2
     trained = (np.asarray(model.generator.predict(latents, verbose=0)) + 1) / 2
-    assert np.abs(averaged - trained).max() > 1e-4
+    assert np.abs(averaged - trained).max() > 1e-3
     np.testing.assert_allclose(model.generate(latents=latents), np.clip(averaged, 0, 1), atol=1e-6)
     np.testing.assert_allclose(model.generate(latents=latents, use_ema=False),
                                np.clip(trained, 0, 1), atol=1e-6)
