@@ -119,6 +119,11 @@ def test_mismatched_attributes_differ_in_exactly_one_attribute_per_sample():
 
 @pytest.mark.backend
 def test_train_step_updates_all_three_networks():
+    # Seeded: with some initial weights a variable's gradient is so small that Adam moves it
+    # less than allclose sees in two steps (the check below is on every variable).
+    import keras
+
+    keras.utils.set_random_seed(0)
     model = tiny()
     model.compile()
     nets = (model.generator, model.discriminator, model.encoder)
