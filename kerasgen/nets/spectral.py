@@ -54,11 +54,13 @@ class SpectralNormalizationMixin:
     """What `SNConv2D` and `SNDense` share: the `u` variable, the normalised kernel, and the
     saving of `u` beside the kernel and bias (Keras' `Dense` and `Conv2D` save only those)."""
 
-    def _init_spectral(self, power_iterations, epsilon):
+    def __init__(self, *args, power_iterations=1, epsilon=1e-12, **kwargs):
+        super().__init__(*args, **kwargs)
         self.power_iterations = check_int(power_iterations, "power_iterations", minimum=1)
         self.epsilon = check_number(epsilon, "epsilon", above=0.0)
 
-    def _build_u(self):
+    def build(self, input_shape):
+        super().build(input_shape)
         self.sn_u = self.add_weight(
             shape=(1, self.kernel.shape[-1]),
             initializer=keras.initializers.RandomNormal(0.0, 1.0),  # torch.randn, as mimicry
@@ -84,8 +86,9 @@ class SpectralNormalizationMixin:
     def load_own_variables(self, store):
         layers.Layer.load_own_variables(self, store)
 
-    def _spectral_config(self):
-        return {"power_iterations": self.power_iterations, "epsilon": self.epsilon}
+    def get_config(self):
+        return {**super().get_config(), "power_iterations": self.power_iterations,
+                "epsilon": self.epsilon}
 
     def _check_not_quantized_or_lora(self):
         if getattr(self, "lora_enabled", False) or self.quantization_mode is not None:
@@ -102,14 +105,6 @@ class SNConv2D(SpectralNormalizationMixin, Conv2D):
         Others: as `keras.layers.Conv2D`.
     """
 
-    def __init__(self, *args, power_iterations=1, epsilon=1e-12, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_spectral(power_iterations, epsilon)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_u()
-
     def call(self, inputs, training=None):
         self._check_not_quantized_or_lora()
         outputs = self.convolution_op(inputs, self.normalized_kernel(training))
@@ -120,21 +115,10 @@ class SNConv2D(SpectralNormalizationMixin, Conv2D):
             return self.activation(outputs)
         return outputs
 
-    def get_config(self):
-        return {**super().get_config(), **self._spectral_config()}
-
 
 @keras.saving.register_keras_serializable(package="kerasgen")
 class SNDense(SpectralNormalizationMixin, layers.Dense):
     """`keras.layers.Dense` with a spectrally normalised kernel (arguments as `SNConv2D`)."""
-
-    def __init__(self, *args, power_iterations=1, epsilon=1e-12, **kwargs):
-        super().__init__(*args, **kwargs)
-        self._init_spectral(power_iterations, epsilon)
-
-    def build(self, input_shape):
-        super().build(input_shape)
-        self._build_u()
 
     def call(self, inputs, training=None):
         self._check_not_quantized_or_lora()
@@ -144,6 +128,3 @@ class SNDense(SpectralNormalizationMixin, layers.Dense):
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
-
-    def get_config(self):
-        return {**super().get_config(), **self._spectral_config()}
