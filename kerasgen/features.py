@@ -14,6 +14,7 @@ never mixed up.
   the data set: offline, no download, reported as `classifier:<attributes>`.
 """
 
+import functools
 import hashlib
 import os
 import warnings
@@ -275,14 +276,11 @@ class FIDInception:
         self.network = inception.fid_inception_v3()
         self.weights = load_fid_weights(self.network, path)
         self.name = "inception-2015" if resize == "tf1" else "inception-2015-clean"
-        self._fingerprint = None
 
-    @property
+    @functools.cached_property
     def fingerprint(self):
         """A hash of the weights (computed once): the same for a `.pth` and its conversion."""
-        if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.network)
-        return self._fingerprint
+        return weights_fingerprint(self.network)
 
     def preprocess(self, images):
         """uint8 (or float [0, 1]) `(n, h, w, 3)` -> the network's float32 input: resized to
@@ -354,14 +352,11 @@ class KerasImageNetInception:
         self.batch_size = batch_size
         self.name = "keras-imagenet-inceptionv3" + ("" if weights is not None
                                                     else "-random-weights")
-        self._fingerprint = None
 
-    @property
+    @functools.cached_property
     def fingerprint(self):
         """A hash of the weights (computed once)."""
-        if self._fingerprint is None:
-            self._fingerprint = weights_fingerprint(self.network)
-        return self._fingerprint
+        return weights_fingerprint(self.network)
 
     def __call__(self, images):
         x = keras.ops.image.resize(_as_float01(images), (299, 299), interpolation="bilinear")
