@@ -228,20 +228,6 @@ def build_model(args):
         raise OptionError(str(e)) from None
 
 
-def set_learning_rates(model, learning_rate):
-    """Sets every optimizer's learning rate (a resumed run takes the command's)."""
-    for optimizer in model.optimizer:
-        optimizer.learning_rate = learning_rate
-
-
-def learning_rates(model):
-    """{optimizer name: its learning rate now}."""
-    import keras
-
-    return {name: float(keras.ops.convert_to_numpy(opt.learning_rate))
-            for name, opt in model.optimizer.items()}
-
-
 # ---- the run folder --------------------------------------------------------------------------
 
 #: The options of `kerasgen train` that define the data a run trains on (with the model's own
