@@ -93,14 +93,16 @@ def real_statistics(data, extractor, max_images=None, cache=None, verbose=0):
 
 
 def generated_features(model, extractor, n=10_000, seed=0, batch_size=250, statistics=False,
-                       verbose=0, logits=False):
+                       verbose=0, logits=False, use_ema=True):
     """Features of `n` images generated with latents drawn from `seed`, batch by batch: a
     `FeatureStatistics` with `statistics=True` (never holding all features), else `(n, d)`.
     With `logits=True` (an extractor with a classifier head, such as `FIDInception`), returns
     `(features, logits)` of the same images, for the Inception Score. `verbose=1` shows a
-    progress bar."""
+    progress bar. `use_ema=False` draws with the trained weights of a model that keeps an EMA
+    (the averaged ones otherwise, as `generate`)."""
     measured = measure_generated(model, extractor, n, seed=seed, keep=0 if statistics else n,
-                                 logits=logits, batch_size=batch_size, verbose=verbose)
+                                 logits=logits, batch_size=batch_size, verbose=verbose,
+                                 use_ema=use_ema)
     result = measured.statistics if statistics else measured.features
     return (result, measured.logits) if logits else result
 
@@ -161,15 +163,16 @@ def measure_real(data, extractor, max_images=None, keep=10_000, cache=None, verb
 
 
 def measure_generated(model, extractor, n, seed=0, keep=10_000, logits=False, batch_size=250,
-                      verbose=0):
+                      verbose=0, use_ema=True):
     """One pass over `n` images generated from `seed` (as `generated_features` draws them): a
-    `Measured`, with the logits of every image when `logits=True`."""
+    `Measured`, with the logits of every image when `logits=True`; `use_ema` as `generate`."""
     stats, kept, heads = FeatureStatistics(), [], []
     progress = _progress(n, verbose, f"{extractor.name} features of {n} generated images")
     latents = model.sample_latents(n, seed)
     for start in range(0, n, batch_size):
         batch_seed = None if seed is None else seed + start
-        images = model.generate(latents=latents[start : start + batch_size], seed=batch_seed)
+        images = model.generate(latents=latents[start : start + batch_size], seed=batch_seed,
+                                use_ema=use_ema)
         if logits:
             batch, head = features_and_logits(extractor, images)
             heads.append(np.asarray(head, "float32"))

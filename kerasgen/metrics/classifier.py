@@ -94,11 +94,12 @@ def _per_attribute(names, accuracies):
     return result
 
 
-def attribute_accuracy(classifier, model, n=1000, seed=0, batch_size=250):
+def attribute_accuracy(classifier, model, n=1000, seed=0, batch_size=250, use_ema=True):
     """How often `classifier` reads back the attributes a conditional `model` was asked for.
 
     Draws `n` attribute vectors (each attribute on with probability 1/2, from `seed`), generates
     one image for each, classifies the images and compares. Chance is 0.5 for every attribute.
+    `use_ema=False` asks a model that keeps an EMA for its trained weights instead.
 
     Returns:
         `{attribute name: accuracy, ..., "mean": mean over attributes}`.
@@ -115,7 +116,8 @@ def attribute_accuracy(classifier, model, n=1000, seed=0, batch_size=250):
     while done < n:
         m = min(batch_size, n - done)
         asked = (rng.random((m, len(names))) < 0.5).astype("float32")
-        images = model.generate(m, seed=int(rng.integers(2**31)), attributes=asked)
+        images = model.generate(m, seed=int(rng.integers(2**31)), attributes=asked,
+                                use_ema=use_ema)
         read = classifier.predict_attributes(images)[:, columns]
         hits += np.sum(read == asked, axis=0)
         done += m
