@@ -54,6 +54,9 @@ class ImageGrid(keras.callbacks.Callback):
     """
 
     LAYOUTS = ("samples", "stds", "interpolation")
+    #: Keras may run `on_train_batch_end` in a worker thread (JAX, PyTorch), so that a step
+    #: does not wait for its logs to reach the host.
+    async_safe = True
 
     def __init__(self, directory, n=64, seed=0, every=1, nrow=None, scale=1, gif=True, plot=True,
                  layout="samples", tensorboard=None):
@@ -76,8 +79,7 @@ class ImageGrid(keras.callbacks.Callback):
         self._rows = []  # (epoch, step, {name: value}) per training step
         self._step_offset = 0
         self._epoch = 0
-        self._last_batch = -1
-        self._last_sums = {}
+        self._batch_logs = {}  # batch -> logs, of the epoch under way
 
     def grid_path(self, epoch):
         return os.path.join(self.directory, f"epoch_{epoch + 1:04d}.png")
@@ -106,27 +108,31 @@ class ImageGrid(keras.callbacks.Callback):
         self._epoch = epoch
         self._rows = [row for row in self._rows if row[0] < epoch]
         self._step_offset = self._rows[-1][1] if self._rows else 0
-        self._last_batch = -1
-        self._last_sums = {}
+        self._batch_logs = {}
 
     def on_train_batch_end(self, batch, logs=None):
+        # Only kept here; read at the epoch's end. Keras may call this from worker threads
+        # (`async_safe`), in any order, so that no step waits for its logs.
+        if self.plot and logs:
+            self._batch_logs[batch] = dict(logs)
+
+    def _add_epoch_rows(self):
         """Keras logs the running mean over the epoch; each step's own value follows from two
         consecutive means: sum_k = mean_k * k, value = (sum_k - sum_j) / (k - j)."""
-        if not self.plot or not logs:
-            return
-        count = batch + 1
-        steps = count - (self._last_batch + 1)
-        if steps <= 0:
-            return
-        values = {}
-        for name, mean in logs.items():
-            total = float(mean) * count
-            values[name] = (total - self._last_sums.get(name, 0.0)) / steps
-            self._last_sums[name] = total
-        self._last_batch = batch
-        self._rows.append((self._epoch, self._step_offset + count, values))
+        last_batch, last_sums = -1, {}
+        for batch in sorted(self._batch_logs):
+            count, steps = batch + 1, batch - last_batch
+            values = {}
+            for name, mean in self._batch_logs[batch].items():
+                total = float(mean) * count
+                values[name] = (total - last_sums.get(name, 0.0)) / steps
+                last_sums[name] = total
+            last_batch = batch
+            self._rows.append((self._epoch, self._step_offset + count, values))
+        self._batch_logs = {}
 
     def on_epoch_end(self, epoch, logs=None):
+        self._add_epoch_rows()
         if (epoch + 1) % self.every == 0:
             images, nrow = self.grid_images()
             image_io.save_image_grid(images, self.grid_path(epoch), nrow=nrow, scale=self.scale)
@@ -210,12 +216,20 @@ class NaNGuard(keras.callbacks.Callback):
     `kerasgen.errors.TrainingDivergedError` from the batch that diverged: nothing after it is
     saved, and the last good checkpoint stays on disk. Put it first in the callback list.
 
+    It reads the logs Keras has already brought to the host, so it adds no wait to a step; and
+    it is `async_safe`: where Keras runs batch hooks in a worker thread (JAX, PyTorch), the
+    error surfaces at the next batch or at the epoch's end, still before anything is saved
+    (Keras finishes the batch hooks before `on_epoch_end`). Keras' logs are running means over
+    the epoch, so a non-finite loss at one step shows in every later log of the epoch.
+
     Args:
         monitor: names of the logs to check (default: every log whose name contains "loss").
         checkpoint_hint: a sentence added to the error, e.g. where the last checkpoint is; or
             a function of the diverged epoch (0-based) that returns it, to describe what is on
             disk at that moment.
     """
+
+    async_safe = True
 
     def __init__(self, monitor=None, checkpoint_hint=None):
         super().__init__()
@@ -285,6 +299,12 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def __init__(self, backup_dir, save_freq="epoch", delete_checkpoint=False):
         super().__init__(backup_dir, save_freq=save_freq, delete_checkpoint=delete_checkpoint)
+
+    @property
+    def async_safe(self):
+        """Saving once an epoch, the batch hook does nothing: Keras may run it in a worker
+        thread, and a step need not wait for its logs."""
+        return self.save_freq == "epoch"
 
     def restored_epoch(self):
         """The number of finished epochs the backup holds (0: no backup)."""

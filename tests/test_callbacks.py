@@ -87,14 +87,18 @@ def test_per_step_values_are_recovered_from_running_means(tmp_path):
     grid = ImageGrid(tmp_path, gif=False)
     values = [3.0, 1.0, 8.0, -2.0]
     grid.on_epoch_begin(0)
-    for k in range(len(values)):
+    # Keras may run the batch hooks in worker threads (`async_safe`): in any order.
+    for k in (2, 0, 3, 1):
         grid.on_train_batch_end(k, {"loss": np.mean(values[: k + 1])})
+    assert grid._rows == []  # kept until the epoch ends: nothing read per step
+    grid._add_epoch_rows()  # what on_epoch_end does first
     assert [row[2]["loss"] for row in grid._rows] == pytest.approx(values)
     assert [row[1] for row in grid._rows] == [1, 2, 3, 4]
     # steps_per_execution=2: logs every second step, value = mean of the two steps
     grid.on_epoch_begin(1)
     for k in (1, 3):
         grid.on_train_batch_end(k, {"loss": np.mean(values[: k + 1])})
+    grid._add_epoch_rows()
     assert [row[2]["loss"] for row in grid._rows[4:]] == pytest.approx([2.0, 3.0])
     assert [row[1] for row in grid._rows[4:]] == [6, 8]
 
@@ -105,6 +109,7 @@ def test_resumed_epoch_replaces_its_rows(tmp_path):
     grid.on_epoch_begin(1)  # BackupAndRestore restarts epoch 1
     assert grid._rows == [(0, 1, {"loss": 1.0}), (0, 2, {"loss": 1.0})]
     grid.on_train_batch_end(0, {"loss": 2.0})
+    grid._add_epoch_rows()
     assert grid._rows[-1] == (1, 3, {"loss": 2.0})
 
 
@@ -160,3 +165,19 @@ def test_image_grid_writes_grids_and_sampling_state_to_tensorboard(tmp_path):
     for epoch, steps in ((1, 2), (2, 4)):
         expected = float(keras.ops.convert_to_numpy(ema_beta(steps, 0.9, 0.5)))
         assert float(found[("ema_beta", epoch)]) == pytest.approx(expected, rel=1e-6)
+
+
+@pytest.mark.backend
+def test_kerasgen_callbacks_let_keras_dispatch_batch_hooks_asynchronously(tmp_path):
+    """A callback with its own `on_train_batch_end` makes Keras bring every step's logs to the
+    host before the next step starts, unless it is `async_safe` (JAX, PyTorch: TensorFlow always
+    does). The CLI's callbacks must not."""
+    from keras.src.callbacks.callback_list import CallbackList
+
+    from kerasgen.callbacks import BackupAndRestore
+
+    ours = [NaNGuard(), ImageGrid(tmp_path / "grids"), BackupAndRestore(tmp_path / "backup")]
+    thread_safe = keras.backend.backend() != "tensorflow"
+    assert CallbackList(ours)._async_train is thread_safe
+    per_batch = BackupAndRestore(tmp_path / "b2", save_freq=10)  # saves from the batch hook
+    assert CallbackList(ours + [per_batch])._async_train is False

@@ -55,3 +55,36 @@ def test_only_plain_keras_adam_is_fused():
     assert not torch_steps.fused_adam(keras.optimizers.SGD())
     assert not torch_steps.fused_adam(keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam()))
 
+
+
+def test_fused_adam_reads_nothing_back_to_the_host(monkeypatch):
+    """On a GPU, a read of the step count or learning rate (`.item()`, `float()`, `.numpy()`)
+    waits for every queued kernel: the update must not make one."""
+    variables = [keras.Variable(np.ones((3, 2), "float32"))]
+    optimizer = keras.optimizers.Adam(
+        learning_rate=keras.optimizers.schedules.ExponentialDecay(1e-2, 2, 0.5))
+    optimizer.build(variables)
+    assert torch_steps.fused_adam(optimizer)
+    grads = [torch.full((3, 2), 0.5)]
+    with torch.no_grad():
+        optimizer.apply(grads, variables)  # the first apply may build state
+
+    def sync(*args, **kwargs):
+        raise AssertionError("the update read a tensor back to the host")
+
+    for name in ("item", "__float__", "numpy", "tolist", "__bool__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    before = variables[0].value.clone()
+    with torch.no_grad():
+        optimizer.apply(grads, variables)
+    monkeypatch.undo()
+    assert not torch.equal(before, variables[0].value)
+
+
+def test_compile_fuses_each_adam_once():
+    import kerasgen
+
+    model = kerasgen.DCGAN(image_size=16, latent_dim=4, width=4, seed=0)
+    model.compile()
+    assert all(getattr(model.optimizer[name], "_kerasgen_fused_adam", False)
+               for name in ("generator", "discriminator"))

@@ -47,6 +47,9 @@ accelerators = _steps.accelerators
 fused_batch_norm = _steps.fused_batch_norm
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
+#: `prepare_optimizer(optimizer)`: what `compile()` does once to each optimizer on this backend
+#: (PyTorch: Adam's update through the fused kernel; nothing elsewhere).
+prepare_optimizer = getattr(_steps, "prepare_optimizer", lambda optimizer: None)
 
 if BACKEND == "jax":
     from kerasgen.backend import jax_conv as _conv

@@ -38,14 +38,16 @@ def fused_adam(optimizer):
     Keras' numbers; returns whether it does. Everything around the update (filtering empty
     gradients, loss-scale unscaling, clipping, weight decay, gradient accumulation, EMA,
     constraints, the iteration count) stays Keras' `apply`; only the arithmetic of
-    `_parallel_update_step` (for Keras' torch Adam: about 12 foreach passes over the
-    parameters, 2.5x torch.optim's and 10x the fused kernel's time; `benchmarks/adam_step.py`)
-    becomes one kernel.
+    `_parallel_update_step` (for Keras' torch Adam about 12 foreach passes over the parameters;
+    `benchmarks/adam_step.py` times both) becomes one kernel.
 
-    Keras' step is `p -= lr sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)`; the fused
-    kernel's is `p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps')`, the same with
-    `eps' = eps / sqrt(1 - b2^t)`. The moment updates are the same. AMSGrad and optimizers other
-    than `keras.optimizers.Adam` itself are left as they are.
+    Keras' step is `p -= alpha_t * m / (sqrt(v) + eps)` with `alpha_t = lr sqrt(1 - b2^t) /
+    (1 - b1^t)`. The kernel takes its learning rate as a tensor and divides by its own bias
+    corrections `1 - b^step`: given `alpha_t` (computed on the device from Keras' iteration
+    count) and a step count so large that its corrections are 1, it computes Keras' update
+    without reading anything back to the host, so a GPU step never waits for a sync here. The
+    moment updates are the same. AMSGrad and optimizers other than `keras.optimizers.Adam`
+    itself are left as they are.
     """
     if getattr(optimizer, "_kerasgen_fused_adam", False):
         return True
@@ -60,15 +62,17 @@ def fused_adam(optimizer):
         v = [self._velocities[index(v)].value for v in variables]
         if not all(t.is_contiguous() for t in params + m + v):  # Keras makes them so; else
             return type(self)._parallel_update_step(self, grads, variables, learning_rate)
-        step = float(self.iterations.value.item()) + 1.0  # Keras' local_step
-        epsilon = self.epsilon / math.sqrt(1.0 - self.beta_2**step)
-        steps = [torch.full((), step, dtype=torch.float32, device=p.device) for p in params]
+        device = params[0].device
+        t = self.iterations.value.to(device=device, dtype=torch.float32) + 1.0  # local_step
+        lr = torch.as_tensor(keras.ops.convert_to_tensor(learning_rate), dtype=torch.float32,
+                             device=device)
+        alpha = lr * torch.sqrt(1.0 - self.beta_2**t) / (1.0 - self.beta_1**t)
         torch._fused_adam_(
             # The kernel walks raw memory: gradients of permuted kernels (channels-last
             # convolutions) must be laid out as their parameters are.
-            params, [g.to(p.dtype).contiguous() for g, p in zip(grads, params)], m, v, [], steps,
-            lr=float(keras.ops.convert_to_numpy(learning_rate)), beta1=self.beta_1,
-            beta2=self.beta_2, weight_decay=0.0, eps=epsilon, amsgrad=False,
+            params, [g.to(p.dtype).contiguous() for g, p in zip(grads, params)], m, v, [],
+            _unit_bias_steps(self, len(params), device), lr=alpha, beta1=self.beta_1,
+            beta2=self.beta_2, weight_decay=0.0, eps=self.epsilon, amsgrad=False,
             maximize=False,
         )
 
@@ -77,13 +81,27 @@ def fused_adam(optimizer):
     return True
 
 
+def _unit_bias_steps(optimizer, n, device):
+    """`n` step counts (one per parameter, as the kernel takes them) at which `1 - b^step` is 1
+    in float32 for any beta < 1, made once per optimizer and device; the kernel only reads
+    them."""
+    cache = optimizer.__dict__.setdefault("_kerasgen_unit_steps", {})
+    if (n, device) not in cache:
+        cache[(n, device)] = [torch.full((), 2.0**40, device=device) for _ in range(n)]
+    return cache[(n, device)]
+
+
+def prepare_optimizer(optimizer):
+    """Called once per optimizer by `compile()`: swaps in the fused Adam update (above)."""
+    fused_adam(optimizer)
+
+
 def train_step(model, data):
     batch = model.prepare_batch(data)
     logs = {}
     for phase in model.train_phases():
         variables = phase.variables
         optimizer = model.optimizer[phase.optimizer]
-        fused_adam(optimizer)
         loss, phase_logs = phase.loss(batch)
         scaled_loss = optimizer.scale_loss(loss)
         grads = torch.autograd.grad(

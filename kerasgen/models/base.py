@@ -193,6 +193,8 @@ class GenerativeModel(keras.Model):
             auto_scale_loss=False,
         )
         self.optimizer.build_members(self._variables_by_optimizer())
+        for optimizer in group_members.values():
+            backend.prepare_optimizer(optimizer)
         self._compile_config = keras.src.saving.serialization_lib.SerializableDict(
             optimizers=members,
             jit_compile=requested_jit_compile,
