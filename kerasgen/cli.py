@@ -74,6 +74,9 @@ def _parser():
                             "(stylegan2-ada); 0 turns the ramp off")
     train.add_argument("--tensorboard", default=None, metavar="DIR",
                        help="also log the losses and each epoch's grid to TensorBoard in DIR")
+    train.add_argument("--steps-per-execution", default="auto", metavar="N",
+                       help="training steps per compiled call (default auto: 16 on a GPU under "
+                            "TensorFlow and JAX, else 1; PyTorch runs 1)")
     train.add_argument("--leaky-generator", action="store_true", help="LeakyReLU in the generator")
     shared = train.add_argument_group("every GAN (dcgan, wgan-gp, sngan, cgan)")
     shared.add_argument("--augment", default=None, metavar="POLICY",
@@ -332,6 +335,15 @@ def check_options(args):
             raise OptionError(f"--augment-p takes a probability or ada; received "
                               f"{args.augment_p!r}.") from None
         check_number(value, "--augment-p", minimum=0, maximum=1)
+    if args.command == "train" and args.steps_per_execution != "auto":
+        from kerasgen.models.base import resolve_steps_per_execution
+
+        try:
+            value = int(args.steps_per_execution)
+        except ValueError:
+            raise OptionError(f"--steps-per-execution takes an integer >= 1 or auto; received "
+                              f"{args.steps_per_execution!r}.") from None
+        args.steps_per_execution = resolve_steps_per_execution(value, "--steps-per-execution")
     if args.command == "eval" and args.n is not None:
         check_int(args.n, "--n", minimum=2)  # FID's covariance needs two images
     if args.command == "latent" and args.kind == "interpolate":
@@ -448,6 +460,7 @@ def _train(args):
     from kerasgen.callbacks import SetLearningRates
     from kerasgen.errors import OptionError
     from kerasgen.files import save_model
+    from kerasgen.models.base import resolve_steps_per_execution
 
     out = args.out or os.path.join("runs", args.model)
     model = build_model(args)  # checks the model's options before the folder is touched
@@ -470,8 +483,9 @@ def _train(args):
     defaults = model.default_optimizers()
     if done:  # a finished run, continued: its saved model, optimizer state included
         model = load_kerasgen_model(run.model_path)
+        model.steps_per_execution = resolve_steps_per_execution(args.steps_per_execution)
     else:
-        model.compile(defaults)
+        model.compile(defaults, steps_per_execution=args.steps_per_execution)
     rates = learning_rates(args, defaults)
     run.write(config, done, rates, "training")
     backup = BackupAndRestore(run.backup_dir)

@@ -43,6 +43,8 @@ CASES = [
     (["train", "dcgan", "--epochs", "x"], ["--epochs", "'x'"]),
     (["train", "dcgan", "--learning-rate", "-1"], ["--learning-rate", "> 0", "-1"]),
     (["train", "dcgan", "--learning-rate", "nan"], ["--learning-rate", "nan"]),
+    (["train", "dcgan", "--steps-per-execution", "0"], ["--steps-per-execution", ">= 1", "0"]),
+    (["train", "dcgan", "--steps-per-execution", "x"], ["--steps-per-execution", "'x'"]),
     (["train", "dcgan", "--out", "{work}/notes.txt"], ["--out", "existing file", "notes.txt"]),
     (["train", "dcgan", "--out", "{work}/notes.txt/run"], ["--out", "notes.txt is a file"]),
     (["train", "dcgan", *TINY, "--epochs", "1", "--out", "{work}/run", "--width", "16"],

@@ -233,3 +233,30 @@ def test_fit_on_a_dataset_with_options_on():
     model.compile()
     history = model.fit(images(32), batch_size=8, epochs=1, verbose=0)
     assert np.isfinite(history.history["d_loss"][0]) and np.isfinite(history.history["g_loss"][0])
+
+
+def test_steps_per_execution_runs_the_same_steps():
+    """Several steps per compiled call train exactly as one per call (TensorFlow, JAX); the
+    requested value ("auto" by default) is what a saved model keeps; PyTorch refuses > 1."""
+    data = images(32)
+    model = tiny()
+    model.compile()
+    assert model.get_compile_config()["steps_per_execution"] == "auto"
+    assert model.steps_per_execution == 1  # no accelerator here
+    if keras.backend.backend() == "torch":
+        with pytest.raises(DataError, match="steps_per_execution must be 1 with the PyTorch"):
+            tiny().compile(steps_per_execution=2)
+        return
+    weights = []
+    for steps in (1, 2):
+        keras.utils.set_random_seed(0)
+        model = tiny()
+        model.compile(steps_per_execution=steps)
+        assert model.steps_per_execution == steps
+        model.fit(data, batch_size=8, epochs=1, verbose=0)  # 4 steps
+        weights.append([np.asarray(ops.convert_to_numpy(w)) for w in model.weights])
+        assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 4
+    for one, two in zip(*weights):
+        np.testing.assert_allclose(one, two, rtol=1e-5, atol=1e-6)
+    with pytest.raises(DataError, match="steps_per_execution must be an integer >= 1"):
+        tiny().compile(steps_per_execution=0)

@@ -47,6 +47,8 @@ accelerators = _steps.accelerators
 fused_batch_norm = _steps.fused_batch_norm
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
+#: `default_steps_per_execution()`: what `compile(steps_per_execution="auto")` resolves to.
+default_steps_per_execution = _steps.default_steps_per_execution
 #: `prepare_optimizer(optimizer)`: what `compile()` does once to each optimizer on this backend
 #: (PyTorch: Adam's update through the fused kernel; nothing elsewhere).
 prepare_optimizer = getattr(_steps, "prepare_optimizer", lambda optimizer: None)

@@ -2,9 +2,8 @@
 
 `keras.ops.conv_transpose` on JAX is `lax.conv_transpose`: a convolution of the *input dilated*
 by the stride. Autodiff then computes the kernel gradient as another input-dilated
-convolution, which XLA:CPU runs 25-50x slower than the same numbers computed another way
-(about 0.7-0.8 s per DCGAN layer at batch 64 against 15-30 ms; upstream jax-ml/jax#23783,
-jax-ml/jax#31662).
+convolution, which XLA:CPU runs far slower than the same numbers computed another way
+(upstream jax-ml/jax#23783, jax-ml/jax#31662; timings in docs/performance.md).
 
 A transposed convolution is the adjoint (transpose) of a strided convolution with the same
 kernel: for `y = conv_transpose(x, w)` there is a strided convolution `conv(., w)` with

@@ -3,12 +3,18 @@
 import tensorflow as tf
 
 
-
 def default_jit_compile():
     """XLA where a GPU is visible (Keras' own default there). On CPU, XLA made the DCGAN step
-    about 30% *slower* than graph mode (benchmarks/throughput.py, 64 px, batch 64, 2 cores:
-    95 against 137 images/s), for kerasgen and the textbook loop alike."""
+    slower than graph mode, for kerasgen and the textbook loop alike (`benchmarks/throughput.py`;
+    figures in docs/performance.md)."""
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def default_steps_per_execution():
+    """Several steps per `tf.function` call where a GPU is visible, so that the device does not
+    wait for Python and the logs between steps of a few milliseconds; one on CPU, where a step
+    is long beside both."""
+    return 16 if tf.config.list_physical_devices("GPU") else 1
 
 
 def accelerators():

@@ -2,9 +2,8 @@
 
 Keras' torch `conv` makes every NHWC input contiguous in NCHW (a copy) and then channels-last
 again (a second copy), and converts the kernel each call; its `conv_transpose` computes the
-full, unpadded output and crops it (extra work, and a strided result the next op copies). In a
-DCGAN step these copies were 8% of the CPU time (torch profiler: `aten::copy_` 188 ms against
-49 ms in the `torch.nn` loop for 4 autoencoder steps at 64 px).
+full, unpadded output and crops it (extra work, and a strided result the next op copies). The
+profile that found these copies is in docs/performance.md.
 
 Here an NHWC tensor is handed to `torch.nn.functional.conv2d` / `conv_transpose2d` as the
 NCHW view `x.permute(0, 3, 1, 2)`, which *is* a channels-last tensor in PyTorch's terms, so

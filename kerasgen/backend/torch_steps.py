@@ -17,6 +17,11 @@ def default_jit_compile():
     return False
 
 
+def default_steps_per_execution():
+    """One: Keras' torch trainer runs one step per call (and refuses more)."""
+    return 1
+
+
 def accelerators():
     """The CUDA devices PyTorch sees, as `"cuda:i (name)"`."""
     return [f"cuda:{i} ({torch.cuda.get_device_name(i)})"

@@ -62,6 +62,18 @@ def ema_beta(step, ema, rampup=None):
     return ops.power(0.5, 1.0 / ops.maximum(ramped, 1e-8))
 
 
+def resolve_steps_per_execution(value, name="steps_per_execution"):
+    """`compile(steps_per_execution=value)` as the integer this backend runs ("auto": the
+    backend's default), else a one-line `OptionError` naming `name`."""
+    if value == "auto":
+        return backend.default_steps_per_execution()
+    value = check_int(value, name, minimum=1)
+    if value > 1 and keras.backend.backend() == "torch":
+        raise OptionError(f"{name} must be 1 with the PyTorch backend (Keras' torch trainer runs "
+                          f"one step per call); received {value}.")
+    return value
+
+
 def _public_optimizer(optimizer):
     """The optimizer as its public Keras class. Under PyTorch, Keras swaps `keras.optimizers.Adam`
     for a subclass in `keras.src.backend.torch`, which a `.keras` file would then name: loading
@@ -142,7 +154,7 @@ class GenerativeModel(keras.Model):
         *,
         jit_compile="auto",
         run_eagerly=False,
-        steps_per_execution=1,
+        steps_per_execution="auto",
         **named_optimizers,
     ):
         """Configures the optimizers; with no arguments, the paper's defaults.
@@ -151,7 +163,10 @@ class GenerativeModel(keras.Model):
         `generator_optimizer=keras.optimizers.Adam(1e-4)`) or as a dict `optimizers={name: ...}`;
         a model with a single optimizer also takes `optimizer=...`. Names not given keep their
         defaults. `jit_compile="auto"` picks what is fastest on this backend (XLA on TensorFlow
-        and JAX, eager on PyTorch).
+        and JAX, eager on PyTorch). `steps_per_execution="auto"` runs several training steps per
+        call where a GPU would otherwise wait for Python and the logs between steps (TensorFlow
+        and JAX with an accelerator), one elsewhere (PyTorch's trainer runs one at a time).
+        Callbacks then see every `steps_per_execution`-th batch, with the logs of the last.
         """
         defaults = self.default_optimizers()
         given = dict(optimizers or {})
@@ -185,11 +200,12 @@ class GenerativeModel(keras.Model):
         requested_jit_compile = jit_compile  # saved as asked: "auto" resolves per backend
         if jit_compile == "auto":
             jit_compile = backend.default_jit_compile() and not run_eagerly
+        requested_steps = steps_per_execution
         super().compile(
             optimizer=OptimizerGroup(group_members),
             jit_compile=jit_compile,
             run_eagerly=run_eagerly,
-            steps_per_execution=steps_per_execution,
+            steps_per_execution=resolve_steps_per_execution(steps_per_execution),
             auto_scale_loss=False,
         )
         self.optimizer.build_members(self._variables_by_optimizer())
@@ -199,7 +215,7 @@ class GenerativeModel(keras.Model):
             optimizers=members,
             jit_compile=requested_jit_compile,
             run_eagerly=run_eagerly,
-            steps_per_execution=steps_per_execution,
+            steps_per_execution=requested_steps,
         )
 
     def _variables_by_optimizer(self):

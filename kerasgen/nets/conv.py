@@ -19,8 +19,8 @@ NORMS = ("batch", "layer", "none", "conditional_batch")
 @keras.saving.register_keras_serializable(package="kerasgen")
 class Conv2DTranspose(layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` computing `kerasgen.backend.conv_transpose`: the same
-    numbers, with a backward pass that XLA:CPU runs about 4x faster for a whole DCGAN under JAX
-    (see `kerasgen.backend.jax_conv`); on TensorFlow and PyTorch it is the Keras layer."""
+    numbers, with a backward pass that XLA:CPU runs much faster under JAX (see
+    `kerasgen.backend.jax_conv`); on PyTorch without layout copies (`torch_conv`)."""
 
     def call(self, inputs):
         outputs = backend.conv_transpose(
