@@ -17,8 +17,8 @@ Steps (all on `kerasgen.data.synthetic_faces`, no download):
    `--epochs`, whichever ends first), then score `--n` generated images against `--n` test
    faces.
 A recipe that keeps an EMA of its generator is scored twice from the same run: with the trained
-weights and with their average. Writes `table.md`, `table.json` and `<recipe>.png` (64 samples
-of each, from the average where there is one) to `--out`; the table is
+weights and with their average. Writes `table.md`, `table.json`, `<recipe>.png` (64 samples
+of each, from the average where there is one) and `<recipe>.keras` to `--out`; the table is
 rewritten after every recipe (atomically), and a rerun skips the recipes already measured.
 """
 
@@ -34,6 +34,7 @@ from kerasgen import features
 from kerasgen import metrics
 from kerasgen.data import synthetic_faces
 from kerasgen.data.synthetic import ATTRIBUTES as SYNTHETIC_ATTRIBUTES
+from kerasgen.files import save_model
 from kerasgen.files import write_json
 from kerasgen.files import write_text
 from kerasgen.images import save_image_grid
@@ -142,6 +143,7 @@ def main():
                 row["attr_acc_each"] = accuracy
             rows.append(row)
         save_image_grid(model.generate(64, seed=0), os.path.join(args.out, f"{name}.png"), nrow=8)
+        save_model(model, os.path.join(args.out, f"{name}.keras"))
         write(args, rows, extractor)
 
 

@@ -338,3 +338,24 @@ def test_model_fit_on_the_dataset():
     assert len(history.history["loss"]) == 2
     assert np.isfinite(history.history["loss"]).all()
     assert model.predict(ds[0][0], verbose=0).shape == (16, 2)
+
+
+def test_workers_fill_the_cache_from_several_threads_with_the_same_faces():
+    import concurrent.futures
+
+    from kerasgen.data.synthetic import default_workers
+
+    assert 1 <= default_workers() <= 8
+    assert synthetic_faces(n=64, image_size=16, batch_size=32).workers == default_workers()
+    assert synthetic_faces(n=64, image_size=16, batch_size=32, workers=3).workers == 3
+    with pytest.raises(DataError, match="workers must be an integer >= 1"):
+        synthetic_faces(n=64, image_size=16, batch_size=32, workers=0)
+    drawn = synthetic_faces(n=512, image_size=16, batch_size=16, cache=False, shuffle=False)
+    for attempt in range(3):
+        cached = synthetic_faces(n=512, image_size=16, batch_size=16, shuffle=False)
+        order = np.random.default_rng(attempt).permutation(2 * len(cached)) % len(cached)
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            batches = dict(zip(order, pool.map(cached.__getitem__, order)))
+        for i in range(len(cached)):
+            np.testing.assert_array_equal(batches[i], drawn[i])
+            np.testing.assert_array_equal(cached[i], drawn[i])

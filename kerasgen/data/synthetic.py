@@ -52,6 +52,8 @@ and `render_faces` directly.
 """
 
 import functools
+import os
+import threading
 
 import keras
 import numpy as np
@@ -819,13 +821,18 @@ class SyntheticFaces(keras.utils.PyDataset):
         drop_remainder: drop the last batch when it is smaller than `batch_size`.
         cache: keep rendered images in memory (about n * image_size^2 * 3 bytes), so that
             every epoch after the first costs no drawing.
-        **pydataset_kwargs: `workers`, `use_multiprocessing`, `max_queue_size`.
+        workers: threads that draw batches ahead of the training step (`keras.utils.PyDataset`'s
+            `workers`); `"auto"`: one per CPU core, up to 8 (NumPy releases the GIL while it
+            draws). 1 draws each batch when the step asks for it.
+        **pydataset_kwargs: `use_multiprocessing`, `max_queue_size` (of `PyDataset`).
     """
 
     def __init__(self, n=20_000, image_size=64, batch_size=64, seed=0, split="train",
                  attributes=None, shuffle=True, drop_remainder=True, cache=True,
-                 **pydataset_kwargs):
-        super().__init__(**pydataset_kwargs)
+                 workers="auto", **pydataset_kwargs):
+        if workers == "auto":
+            workers = default_workers()
+        super().__init__(workers=check_int(workers, "workers", minimum=1), **pydataset_kwargs)
         self._n = check_int(n, "n", minimum=1)
         self._image_size = _check_image_size(image_size)
         self.batch_size = check_int(batch_size, "batch_size", minimum=1)
@@ -847,6 +854,7 @@ class SyntheticFaces(keras.utils.PyDataset):
         )
         self._images = None
         self._rendered = None
+        self._cache_lock = threading.Lock()  # workers fill the cache from several threads
         self._epoch = 0
         self._order = self._epoch_order()
 
@@ -899,15 +907,26 @@ class SyntheticFaces(keras.utils.PyDataset):
             )
         if not self.cache:
             return self._render(indices)
-        if self._images is None:
-            size = self._image_size
-            self._images = np.empty((self._n, size, size, 3), np.uint8)
-            self._rendered = np.zeros(self._n, bool)
-        missing = np.unique(indices[~self._rendered[indices]])
-        if missing.size:
-            self._images[missing] = self._render(missing)
-            self._rendered[missing] = True
-        return self._images[indices]
+        with self._cache_lock:
+            if self._images is None:
+                size = self._image_size
+                self._images = np.empty((self._n, size, size, 3), np.uint8)
+                self._rendered = np.zeros(self._n, bool)
+            images, rendered = self._images, self._rendered
+        missing = np.unique(indices[~rendered[indices]])
+        if missing.size:  # two threads may draw the same face: the same pixels, written twice
+            images[missing] = self._render(missing)
+            rendered[missing] = True
+        return images[indices]
+
+    def __getstate__(self):  # a lock neither pickles nor deep-copies
+        state = dict(self.__dict__)
+        del state["_cache_lock"]
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._cache_lock = threading.Lock()
 
     def _render(self, indices):
         return render_faces(self._all_attributes[indices], self._image_size, self.seed, self.split,
@@ -932,6 +951,13 @@ class SyntheticFaces(keras.utils.PyDataset):
         return (f"SyntheticFaces(n={self._n}, image_size={self._image_size}, "
                 f"batch_size={self.batch_size}, seed={self.seed}, split={self.split!r}, "
                 f"attributes={names})")
+
+
+def default_workers():
+    """Threads that draw synthetic faces by default: one per CPU core this process may use,
+    up to 8."""
+    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    return max(1, min(8, len(cores)))
 
 
 def synthetic_faces(n=20_000, image_size=64, batch_size=64, seed=0, split="train", attributes=None,
