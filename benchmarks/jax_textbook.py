@@ -18,6 +18,7 @@ NETWORKS = {
     "vae": {"e": "encoder", "dec": "decoder"},
     "vaegan": {"e": "encoder", "dec": "decoder", "d": "discriminator"},
     "cgan": {"g": "generator", "d": "discriminator", "e": "encoder"},
+    "sngan": {"g": "generator", "d": "discriminator"},
 }
 
 
@@ -39,6 +40,9 @@ def make_step(name, model, batch_size):
     if name == "wgan-gp":
         optimizers = {k: adam(learning_rate=1e-4, beta_1=0.0, beta_2=0.9) for k in nets}
         groups = {"g": ("g",), "c": ("c",)}
+    elif name == "sngan":
+        optimizers = {k: adam(learning_rate=2e-4, beta_1=0.0, beta_2=0.9) for k in nets}
+        groups = {k: (k,) for k in nets}
     elif name in ("ae", "vae"):
         optimizers = {"ae": adam(learning_rate=1e-3)}
         groups = {"ae": ("e", "dec")}
@@ -229,6 +233,29 @@ def make_step(name, model, batch_size):
             gl, state, opt = update(state, opt, "g", g_loss)
             el, state, opt = update(state, opt, "e", e_loss)
             return state, opt, (dl, gl, el)
+
+    elif name == "sngan":
+        def step(state, opt, images, key):
+            real = to_range(images)
+            keys = jax.random.split(key, model.n_dis + 1)
+            for k in keys[:-1]:
+                fake, state = apply(state, "g", jax.random.normal(k, (batch_size, latent)))
+                fake = jax.lax.stop_gradient(fake)
+
+                def d_loss(s, fake=fake):
+                    r, s = apply(s, "d", real)
+                    f, s = apply(s, "d", fake)
+                    return jnp.mean(jax.nn.relu(1.0 - r)) + jnp.mean(jax.nn.relu(1.0 + f)), s
+
+                dl, state, opt = update(state, opt, "d", d_loss)
+
+            def g_loss(s):
+                f, s = apply(s, "g", jax.random.normal(keys[-1], (batch_size, latent)))
+                logits, s = apply(s, "d", f)
+                return -jnp.mean(logits), s
+
+            gl, state, opt = update(state, opt, "g", g_loss)
+            return state, opt, (dl, gl)
 
     else:
         raise ValueError(f"no JAX textbook step for {name!r}")

@@ -59,10 +59,12 @@ def build(name, image_size):
         return kerasgen.VAEGAN(latent_dim=128, image_size=image_size, kld_weight=1.0, seed=0)
     if name == "cgan":
         return kerasgen.ConditionalGAN(attributes=CGAN_ATTRIBUTES, image_size=image_size, seed=0)
+    if name == "sngan":
+        return kerasgen.SNGAN(latent_dim=128, image_size=image_size, seed=0)
     raise ValueError(f"unknown model {name!r}")
 
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan")
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan", "sngan")
 CGAN_ATTRIBUTES = ["Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs"]
 
 
@@ -250,6 +252,32 @@ def tf_textbook_step(name, model, batch_size):
             e_opt.apply_gradients(zip(tape.gradient(e_loss, enc.trainable_variables),
                                       enc.trainable_variables))
             return d_loss, g_loss, e_loss
+
+        return step
+
+    if name == "sngan":  # Miyato et al.'s Algorithm 1 with the hinge loss, n_dis critic steps
+        g, d = model.generator, model.discriminator
+        g_opt = adam(learning_rate=2e-4, beta_1=0.0, beta_2=0.9)
+        d_opt = adam(learning_rate=2e-4, beta_1=0.0, beta_2=0.9)
+
+        @tf.function
+        def step(images):
+            real = to_range(images)
+            for _ in range(model.n_dis):
+                fake = g(tf.random.normal([batch_size, model.latent_dim]), training=True)
+                with tf.GradientTape() as tape:
+                    d_loss = (tf.reduce_mean(tf.nn.relu(1.0 - d(real, training=True)))
+                              + tf.reduce_mean(tf.nn.relu(1.0 + d(tf.stop_gradient(fake),
+                                                                  training=True))))
+                d_opt.apply_gradients(zip(tape.gradient(d_loss, d.trainable_variables),
+                                          d.trainable_variables))
+            with tf.GradientTape() as tape:
+                g_loss = -tf.reduce_mean(
+                    d(g(tf.random.normal([batch_size, model.latent_dim]), training=True),
+                      training=True))
+            g_opt.apply_gradients(zip(tape.gradient(g_loss, g.trainable_variables),
+                                      g.trainable_variables))
+            return d_loss, g_loss
 
         return step
 

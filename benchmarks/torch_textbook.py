@@ -96,6 +96,77 @@ class Encoder(nn.Module):
         return out.chunk(2, dim=1) if self.outputs == 2 else out
 
 
+# ---- SNGAN's ResNets, as mimicry writes them (torch_mimicry/modules/resblocks.py) ---------------
+
+
+def _sn(module):
+    return nn.utils.spectral_norm(module)
+
+
+class GBlock(nn.Module):
+    def __init__(self, cin, cout):
+        super().__init__()
+        self.b1, self.b2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
+        self.c1, self.c2 = nn.Conv2d(cin, cout, 3, 1, 1), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.sc = nn.Conv2d(cin, cout, 1)
+
+    def forward(self, x):
+        up = lambda t: F.interpolate(t, scale_factor=2, mode="bilinear", align_corners=False)
+        h = self.c2(F.relu(self.b2(self.c1(up(F.relu(self.b1(x)))))))
+        return h + self.sc(up(x))
+
+
+class DBlock(nn.Module):
+    def __init__(self, cin, cout, downsample, optimized=False):
+        super().__init__()
+        self.optimized, self.downsample = optimized, downsample
+        self.c1 = _sn(nn.Conv2d(cin, cout if optimized else cin, 3, 1, 1))
+        self.c2 = _sn(nn.Conv2d(cout if optimized else cin, cout, 3, 1, 1))
+        self.sc = _sn(nn.Conv2d(cin, cout, 1)) if optimized or downsample or cin != cout else None
+
+    def forward(self, x):
+        if self.optimized:
+            h = F.avg_pool2d(self.c2(F.relu(self.c1(x))), 2)
+            return h + self.sc(F.avg_pool2d(x, 2))
+        h = self.c2(F.relu(self.c1(F.relu(x))))
+        shortcut = x if self.sc is None else self.sc(x)
+        if self.downsample:
+            h, shortcut = F.avg_pool2d(h, 2), F.avg_pool2d(shortcut, 2)
+        return h + shortcut
+
+
+class ResNetGenerator(nn.Module):
+    def __init__(self, latent_dim, image_size, width):
+        from kerasgen.nets.resnet import generator_channels  # the sizes, not the layers
+
+        super().__init__()
+        channels = generator_channels(image_size, width)
+        self.top = channels[0]
+        self.project = nn.Linear(latent_dim, 16 * self.top)
+        self.blocks = nn.Sequential(*[GBlock(a, b) for a, b in zip(channels, channels[1:])])
+        self.bn, self.out = nn.BatchNorm2d(channels[-1]), nn.Conv2d(channels[-1], 3, 3, 1, 1)
+
+    def forward(self, z):
+        h = self.blocks(self.project(z).view(-1, self.top, 4, 4))
+        return torch.tanh(self.out(F.relu(self.bn(h))))
+
+
+class ResNetDiscriminator(nn.Module):
+    def __init__(self, image_size, width):
+        from kerasgen.nets.resnet import discriminator_layout
+
+        super().__init__()
+        blocks, cin = [], 3
+        for i, (cout, downsample) in enumerate(discriminator_layout(image_size, width)):
+            blocks.append(DBlock(cin, cout, downsample, optimized=i == 0))
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.logit = _sn(nn.Linear(cin, 1))
+
+    def forward(self, x):
+        return self.logit(F.relu(self.blocks(x)).sum(dim=(2, 3)))
+
+
 def _init(module):
     for m in module.modules():  # DCGAN's N(0, 0.02)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -258,6 +329,27 @@ def make_step(name, model, batch_size, device):
             e_loss.backward()
             e_opt.step()
             return d_loss, g_loss, e_loss
+
+        return step
+
+    if name == "sngan":
+        g = ResNetGenerator(z_dim, size, w).to(device)
+        d = ResNetDiscriminator(size, w).to(device)
+        g_opt, d_opt = adam(g, 2e-4, (0.0, 0.9)), adam(d, 2e-4, (0.0, 0.9))
+
+        def step(images):
+            real = pixels(images, -1)
+            for _ in range(model.n_dis):
+                d_opt.zero_grad(set_to_none=True)
+                fake = g(noise()).detach()
+                d_loss = F.relu(1.0 - d(real)).mean() + F.relu(1.0 + d(fake)).mean()
+                d_loss.backward()
+                d_opt.step()
+            g_opt.zero_grad(set_to_none=True)
+            g_loss = -d(g(noise())).mean()
+            g_loss.backward()
+            g_opt.step()
+            return d_loss, g_loss
 
         return step
 
