@@ -136,7 +136,7 @@ def main():
             row = {"recipe": name, "model": label + (" + EMA" if use_ema else ""),
                    "ema": use_ema, "seconds": seconds, "epochs": len(history.epoch),
                    **metrics.sample_quality(test_features, fake)}
-            if hasattr(model, "attributes"):
+            if getattr(model, "attributes", None):
                 accuracy = metrics.attribute_accuracy(classifier, model, n=2000, seed=1,
                                                       use_ema=use_ema)
                 row["attr_acc"] = accuracy.pop("mean")

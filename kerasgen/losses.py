@@ -208,3 +208,10 @@ def lazy_weight(step, every):
     step = ops.convert_to_tensor(step)
     on = ops.equal(ops.mod(step, ops.cast(every, step.dtype)), 0)
     return ops.cast(on, "float32") * float(every)
+
+
+def denoising_loss(target, prediction):
+    """DDPM's simple loss (Ho et al. 2020, eq. 14): the mean over the batch and every pixel of
+    `(target - prediction)^2`, the target being the noise (or v) that was added."""
+    diff = ops.cast(target, "float32") - ops.cast(prediction, "float32")
+    return ops.mean(ops.square(diff))

@@ -11,3 +11,4 @@ from kerasgen.nets.resnet import resnet_discriminator
 from kerasgen.nets.resnet import resnet_generator
 from kerasgen.nets.spectral import SNConv2D
 from kerasgen.nets.spectral import SNDense
+from kerasgen.nets.unet import unet
