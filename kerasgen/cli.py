@@ -108,7 +108,7 @@ def _parser():
                      help="pixel loss summed per image (the ELBO's scale) or averaged per pixel")
     vae.add_argument("--reconstruction-weight", type=float, default=1.0, help="vaegan, cgan")
     vae.add_argument("--gan-weight", type=float, default=1.0, help="vaegan")
-    cgan = train.add_argument_group("cgan")
+    cgan = train.add_argument_group("cgan (and a conditional diffusion model)")
     cgan.add_argument("--attributes", default=None, metavar="A,B,...",
                       help="CelebA attribute names (default: Male,Smiling,Eyeglasses,Blond_Hair,Bangs)")
     cgan.add_argument("--conditioning", choices=("input", "dense", "projection"),
@@ -122,6 +122,17 @@ def _parser():
                       help="log attribute accuracy with this classifier (kerasgen classifier)")
     cgan.add_argument("--classifier-every", type=int, default=1, metavar="N",
                       help="measure attribute accuracy every N epochs")
+    diffusion = train.add_argument_group("diffusion (with --attributes: conditional, guided)")
+    diffusion.add_argument("--schedule", choices=("cosine", "linear"), default="cosine",
+                           help="noise schedule")
+    diffusion.add_argument("--prediction", choices=("epsilon", "v"), default="epsilon",
+                           help="what the UNet predicts: the noise (DDPM) or v")
+    diffusion.add_argument("--timesteps", type=int, default=1000, help="steps of the forward "
+                           "process")
+    diffusion.add_argument("--guidance", type=float, default=3.0,
+                           help="classifier-free guidance scale of the samples")
+    diffusion.add_argument("--condition-dropout", type=float, default=0.1,
+                           help="share of training samples seen without their attributes")
     train.add_argument("--out", default=None, help="output folder (default runs/MODEL)")
     train.add_argument("--overwrite", action="store_true",
                        help="start over in --out, removing what an earlier run wrote there "
@@ -182,6 +193,10 @@ def _parser():
     sample.add_argument("--scale", type=int, default=1, help="enlarge the grid by this factor")
     sample.add_argument("--set", default=None, metavar="A=1,B=-1",
                         help="conditional models: attributes on (1) or off (0 or -1); the rest off")
+    sample.add_argument("--steps", type=int, default=None,
+                        help="diffusion models: sampling steps (default 50)")
+    sample.add_argument("--eta", type=float, default=None,
+                        help="diffusion models: DDIM's eta (0: deterministic, 1: DDPM-like)")
 
     refine = commands.add_parser(
         "refine", help="redraw face images with changed attributes (conditional models)",
@@ -307,6 +322,9 @@ def _option_checks():
         "scale": (check_int, {"minimum": 1, "maximum": 64}),
         "port": (check_int, {"minimum": 0, "maximum": 65535}), "components": count,
         "rows": count, "eval_images": count, "subset": (check_int, {"minimum": 2}),
+        "timesteps": (check_int, {"minimum": 2}), "guidance": weight, "steps": count,
+        "eta": weight,
+        "condition_dropout": (check_number, {"minimum": 0, "maximum": 1}),
     }
 
 
@@ -423,7 +441,7 @@ ADVICE = {
 }
 
 
-GENERATORS = ("generator", "decoder")
+GENERATORS = ("generator", "decoder", "unet")
 DISCRIMINATORS = ("discriminator", "critic")
 
 
@@ -558,13 +576,19 @@ def _conditional(model, path, option):
 def _sample(args):
     from kerasgen.images import save_image_grid
 
+    from kerasgen.errors import OptionError
+
     model = load_kerasgen_model(args.model_path)
+    sampling = {k: v for k, v in (("steps", args.steps), ("eta", args.eta)) if v is not None}
+    if sampling and not hasattr(model, "timesteps"):
+        raise OptionError(f"--{next(iter(sampling))} applies to diffusion models; "
+                          f"{args.model_path} holds a {type(model).__name__}.")
     if args.set:
         _conditional(model, args.model_path, "--set")
         attributes = model.attribute_vector(_settings(args.set, "--set"))
-        images = model.generate(args.n, seed=args.seed, attributes=attributes)
+        images = model.generate(args.n, seed=args.seed, attributes=attributes, **sampling)
     else:
-        images = model.generate(args.n, seed=args.seed)
+        images = model.generate(args.n, seed=args.seed, **sampling)
     save_image_grid(images, args.out, scale=args.scale)
     print(f"kerasgen: wrote {args.n} images to {args.out}")
     return 0

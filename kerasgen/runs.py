@@ -24,7 +24,7 @@ from kerasgen.files import TEMPORARY_MARK
 from kerasgen.files import read_json
 from kerasgen.files import write_json
 
-MODELS = ("dcgan", "wgan-gp", "sngan", "ae", "vae", "vaegan", "cgan")
+MODELS = ("dcgan", "wgan-gp", "sngan", "ae", "vae", "vaegan", "cgan", "diffusion")
 DATA_SOURCES = ("synthetic", "celeba", "celeba-tfds", "folder")
 
 
@@ -216,6 +216,15 @@ def build_model(args):
                 gan_weight=args.gan_weight, reduction=args.reduction, **common,
             )
         attributes = names(args.attributes) if args.attributes else None
+        if args.model == "diffusion":
+            if args.ema is None:  # the model's own default average, not none
+                common.pop("ema")
+            common.pop("latent_dim", None)
+            return kerasgen.Diffusion(
+                attributes=attributes, schedule=args.schedule, prediction=args.prediction,
+                timesteps=args.timesteps, guidance=args.guidance,
+                condition_dropout=args.condition_dropout, **common,
+            )
         return kerasgen.ConditionalGAN(
             **({"attributes": attributes} if attributes else {}),
             mismatch_weight=args.mismatch_weight,

@@ -270,3 +270,26 @@ def test_conditional_gan_train_sample_refine(tmp_path, in_process):
                           "Monocle", "Eyeglasses")
     assert_one_line_error(in_process("train", "cgan", "--attributes", "Male,Monocle"),
                           "Monocle", "Smiling")
+
+
+@pytest.mark.backend
+def test_train_diffusion_then_sample_with_steps(tmp_path, in_process):
+    out = tmp_path / "run"
+    options = ["--image-size", "16", "--width", "8", "--batch-size", "16", "--grid-size", "4",
+               "--n-images", "32", "--timesteps", "50", "--schedule", "linear"]
+    result = kerasgen("train", "diffusion", *options, "--epochs", "1", "--out", out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "epoch_0001.png").exists() and (out / "model.keras").exists()
+    first, second = tmp_path / "a.png", tmp_path / "b.png"
+    for path in (first, second):
+        result = in_process("sample", out / "model.keras", "--n", "4", "--steps", "3",
+                            "--out", path)
+        assert result.returncode == 0, result.stderr
+    assert np.array_equal(np.asarray(Image.open(first)), np.asarray(Image.open(second)))
+    assert_one_line_error(in_process("sample", out / "model.keras", "--steps", "80",
+                                     "--out", tmp_path / "c.png"), "steps", "<= 50", "80")
+    dcgan = tmp_path / "dcgan"
+    assert kerasgen("train", "dcgan", *TINY, "--n-images", "32", "--epochs", "1", "--out",
+                    dcgan).returncode == 0
+    assert_one_line_error(in_process("sample", dcgan / "model.keras", "--steps", "3",
+                                     "--out", tmp_path / "d.png"), "--steps", "diffusion")
