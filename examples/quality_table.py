@@ -25,6 +25,7 @@ rewritten after every recipe (atomically), and a rerun skips the recipes already
 import argparse
 import json
 import os
+import textwrap
 import time
 
 import keras
@@ -145,6 +146,39 @@ def main():
         save_image_grid(model.generate(64, seed=0), os.path.join(args.out, f"{name}.png"), nrow=8)
         save_model(model, os.path.join(args.out, f"{name}.keras"))
         write(args, rows, extractor)
+    write_figure(args, [r for r in rows if r["recipe"] != "real"])
+
+
+def write_figure(args, rows):
+    """`samples.png`: the first 16 samples (4 x 4) of each recipe, titled with its FID (the
+    averaged weights' where the recipe keeps an EMA)."""
+    import numpy as np
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from kerasgen.files import atomic_path
+
+    best = {}
+    for r in rows:  # the EMA row comes after the raw one
+        best[r["recipe"]] = r
+    shown = [r for r in best.values() if os.path.exists(os.path.join(args.out, f"{r['recipe']}.png"))]
+    if not shown:
+        return
+    columns = min(5, len(shown))
+    lines = -(-len(shown) // columns)
+    fig = Figure(figsize=(2.6 * columns, 2.9 * lines), dpi=100)
+    FigureCanvasAgg(fig)
+    side = args.image_size + 2  # save_image_grid's cell: the image and a 2 px border
+    for i, r in enumerate(shown):
+        grid = np.asarray(Image.open(os.path.join(args.out, f"{r['recipe']}.png")))
+        ax = fig.add_subplot(lines, columns, i + 1)
+        ax.imshow(grid[: 4 * side + 2, : 4 * side + 2], interpolation="nearest")
+        ax.set_title(f"{textwrap.fill(r['model'], 30)}\nFID {r['fid']:.3g}", fontsize=8)
+        ax.axis("off")
+    fig.tight_layout()
+    with atomic_path(os.path.join(args.out, "samples.png")) as temporary:
+        fig.savefig(temporary, format="png")
 
 
 def read_rows(args):
