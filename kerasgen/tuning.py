@@ -51,6 +51,8 @@ from kerasgen.models import WGANGP
 from kerasgen.models import Autoencoder
 from kerasgen.models import ConditionalGAN
 from kerasgen.models import DCGAN
+from kerasgen.models import SNGAN
+from kerasgen.models import Diffusion
 
 #: The metrics kerasgen logs that make sense as objectives, with their direction.
 #: `fid`, `kid`, `precision`, `recall`: `kerasgen.callbacks.SampleQuality`; `attr_acc`:
@@ -197,6 +199,30 @@ class ConditionalGANHyperModel(GenerativeHyperModel):
         super().__init__({"generator_learning_rate": generator_learning_rate,
                           "discriminator_learning_rate": discriminator_learning_rate,
                           "encoder_learning_rate": encoder_learning_rate}, model_kwargs)
+
+
+class SNGANHyperModel(GenerativeHyperModel):
+    """An `SNGAN`'s two learning rates (TTUR) and discriminator steps per generator step (the
+    paper: 2e-4 both, n_dis 5)."""
+
+    model_class = SNGAN
+
+    def __init__(self, generator_learning_rate=(2e-5, 2e-3),
+                 discriminator_learning_rate=(2e-5, 2e-3), n_dis=(1, 5), **model_kwargs):
+        super().__init__({"generator_learning_rate": generator_learning_rate,
+                          "discriminator_learning_rate": discriminator_learning_rate,
+                          "n_dis": n_dis}, model_kwargs)
+
+
+class DiffusionHyperModel(GenerativeHyperModel):
+    """A `Diffusion` model's learning rate (log scale around DDPM's 2e-4) and noise schedule."""
+
+    model_class = Diffusion
+
+    def __init__(self, learning_rate=(2e-5, 2e-3), schedule=["cosine", "linear"],  # noqa: B006
+                 **model_kwargs):
+        super().__init__({"learning_rate": learning_rate, "schedule": list(schedule)},
+                         model_kwargs)
 
 
 # ---- results -----------------------------------------------------------------------------------

@@ -77,18 +77,26 @@ def test_hyperparameter_registers_log_ranges_integer_ranges_choices_and_fixed():
     (tuning.WGANGPHyperModel, {"generator": 1e-3, "critic": 5e-5}, (0.0, 0.9)),
     (tuning.ConditionalGANHyperModel, {"generator": 1e-3, "discriminator": 5e-5}, (0.5, 0.999)),
     (tuning.VAEHyperModel, {"vae": 1e-3}, (0.9, 0.999)),
+    (tuning.SNGANHyperModel, {"generator": 1e-3, "discriminator": 5e-5}, (0.0, 0.9)),
+    (tuning.DiffusionHyperModel, {"unet": 1e-3}, (0.9, 0.999)),
 ])
 def test_hypermodels_set_the_rates_of_their_optimizers_and_keep_the_betas(build, rates, betas):
     hp = kt.HyperParameters()
     for name, rate in rates.items():
-        key = "learning_rate" if name == "vae" else f"{name}_learning_rate"
+        key = "learning_rate" if name in ("vae", "unet") else f"{name}_learning_rate"
         hp.Fixed(key, rate)
     if build is tuning.WGANGPHyperModel:
         hp.Fixed("n_critic", 3)
         hp.Fixed("gp_weight", 20.0)
     if build is tuning.VAEHyperModel:
         hp.Fixed("kld_weight", 0.25)
-    model = build(**TINY).build(hp)
+    if build is tuning.SNGANHyperModel:
+        hp.Fixed("n_dis", 2)
+    if build is tuning.DiffusionHyperModel:
+        hp.Fixed("schedule", "linear")
+    small = {k: v for k, v in TINY.items() if build is not tuning.DiffusionHyperModel
+             or k != "latent_dim"}
+    model = build(**small).build(hp)
     for name, rate in rates.items():
         optimizer = model.optimizer[name]
         assert float(keras.ops.convert_to_numpy(optimizer.learning_rate)) == pytest.approx(rate)
@@ -97,6 +105,11 @@ def test_hypermodels_set_the_rates_of_their_optimizers_and_keep_the_betas(build,
         assert (model.n_critic, model.gp_weight) == (3, 20.0)
     if build is tuning.VAEHyperModel:
         assert model.kld_weight == 0.25
+    if build is tuning.SNGANHyperModel:
+        assert model.n_dis == 2
+    if build is tuning.DiffusionHyperModel:
+        assert model.schedule == "linear"
+        assert model.alpha_bar[0] == pytest.approx(1 - 1e-4)
 
 
 def test_an_unknown_optimizer_name_is_named():
