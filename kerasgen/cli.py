@@ -850,7 +850,8 @@ def _explore(args):
 
     model = load_kerasgen_model(args.model_path)
     data = None
-    if hasattr(model, "encode") and not getattr(model, "attributes", None) and not args.jacobian:
+    if (hasattr(model, "encode") and not hasattr(model, "noise_directions")
+            and not getattr(model, "attributes", None) and not args.jacobian):
         args.image_size = args.image_size or model.image_size
         data = load_data(args)
     print(f"kerasgen: fitting {args.components} latent directions of {args.model_path} ...",

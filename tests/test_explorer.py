@@ -162,7 +162,35 @@ def test_server_serves_the_page_info_state_and_png(server):
     assert _get(server, "api/image?seed=3&a=Male:1,Smiling:0&mode=refine")[0] == 200
 
 
+@pytest.mark.backend
+def test_diffusion_sliders_move_the_initial_noise_and_the_page_sets_the_steps():
+    model = kerasgen.Diffusion(image_size=16, width=8, blocks=1, timesteps=50, seed=0)
+    explorer = Explorer(model, n_components=4)
+    d = explorer.directions
+    assert d.shape == (4, 768)
+    np.testing.assert_allclose(d @ d.T, np.eye(4), atol=1e-5)  # orthonormal
+    # the first is the flat brightness pattern: the same value on every pixel and channel
+    np.testing.assert_allclose(d[0], np.full(768, 1 / np.sqrt(768)), rtol=1e-5)
+    info = explorer.info()
+    assert info["steps"] == {"default": 20, "max": 50} and info["components"][0]["name"] == "N1"
+    face = explorer.image(3, steps=2)
+    np.testing.assert_allclose(face, model.generate(seed=3, n=1, steps=2)[0], atol=1e-6)
+    moved = explorer.image(3, coords=[2.0, 0.0, 0.0, 0.0], steps=2)
+    assert not np.allclose(moved, face)
+    with pytest.raises(DataError, match=r"steps must be an integer in \[1, 50\]"):
+        explorer.image(3, steps=51)
+    server = ExplorerServer(explorer, port=0)
+    start_in_thread(server)
+    try:
+        assert _get(server, "api/image?seed=3&steps=2")[0] == 200
+        assert "steps must be an integer" in _error(server, "api/image?seed=3&steps=x")[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.mark.parametrize("path, status, message", [
+    ("api/image?seed=3&steps=4", 400, "steps apply to diffusion models"),
     ("api/image?seed=3&c=0,9,0", 400, "finite numbers in [-3, 3]"),
     ("api/image?seed=3&c=0,abc,0", 400, "comma-separated numbers"),
     ("api/image?seed=3&c=0,0", 400, "expected 3 slider values"),

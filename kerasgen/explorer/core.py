@@ -18,6 +18,10 @@ Where the directions come from:
 - **Models with an encoder** (VAE, autoencoder, VAE-GAN) and data: the principal components
   of the encoded images (`kerasgen.latent.latent_pca`, seed 001's section 8), ordered by the
   share of the codes' variance each explains.
+- **Diffusion models**: the initial noise's lowest spatial frequencies
+  (`Diffusion.noise_directions`: 2-D DCT patterns, in brightness and two colour-opponent
+  channels), which move what a deterministic DDIM sampler draws from it; the page also sets the
+  number of sampling steps.
 - **GANs** (and encoder models without data): PCA of *sampled* latents would find nothing
   (the prior N(0, I) is isotropic), so the directions are the top eigenvectors of the
   generator's averaged Jacobian Gram matrix `E_z[J(z)^T J(z)]`, i.e. the latent directions
@@ -36,6 +40,8 @@ from kerasgen.errors import DataError
 #: Sliders run over [-SLIDER_RANGE, SLIDER_RANGE] (standard deviations).
 SLIDER_RANGE = 3.0
 MODES = ("regenerate", "refine")
+#: Sampling steps of a diffusion model's face unless the page asks for others.
+DEFAULT_STEPS = 20
 
 
 def jacobian_directions(generate, latent_dim, n_components=8, samples=4, seed=0, step=1e-2):
@@ -89,7 +95,14 @@ class Explorer:
         self.attributes = list(getattr(model, "attributes", None) or [])
         self.can_refine = bool(self.attributes) and hasattr(model, "refine")
         n_components = max(1, min(int(n_components), self.latent_dim))
-        if data is not None and hasattr(model, "encode") and not self.attributes:
+        self.has_steps = hasattr(model, "noise_directions")
+        if self.has_steps:
+            self.directions = model.noise_directions(n_components)
+            self.shares = np.full(n_components, 1.0 / self.latent_dim, "float32")
+            self.prefix = "N"
+            self.method = ("the initial noise's lowest spatial frequencies (2-D DCT patterns; "
+                           "each holds 1/latent_dim of the noise's variance)")
+        elif data is not None and hasattr(model, "encode") and not self.attributes:
             pca = latent_pca(model, data, n_components, max_images)
             self.directions, self.shares = pca.components, pca.explained_variance_ratio
             self.prefix = "PC"
@@ -159,11 +172,14 @@ class Explorer:
             "range": SLIDER_RANGE,
             "attributes": self.attributes,
             "modes": list(MODES) if self.can_refine else ["regenerate"],
+            # Diffusion models: the sampler's steps, [1, timesteps], and the default.
+            "steps": ({"default": DEFAULT_STEPS, "max": int(self.model.timesteps)}
+                      if self.has_steps else None),
         }
 
     # ---- images ----------------------------------------------------------------------------
 
-    def image(self, seed, coords=None, attributes=None, mode="regenerate"):
+    def image(self, seed, coords=None, attributes=None, mode="regenerate", steps=None):
         """The face for this state, float32 `(size, size, 3)` in [0, 1].
 
         Args:
@@ -171,21 +187,25 @@ class Explorer:
             mode: conditional models: "regenerate" (the same latent with the new attributes)
                 or "refine" (the face with its own attributes, encoded and redrawn with the
                 new ones: `model.refine`).
+            steps: diffusion models: sampling steps (default `DEFAULT_STEPS`).
         """
+        steps = self._check_steps(steps)
         z = self.latent(seed, coords)[None]
         if not self.attributes:
             if attributes:
                 raise DataError(f"{type(self.model).__name__} is not conditioned on attributes; "
                                 f"received {sorted(attributes)}.")
-            return self._draw(z)[0]
+            return self._draw(z, steps=steps)[0]
         if mode not in MODES or (mode == "refine" and not self.can_refine):
             raise DataError(f"mode must be one of {self.info()['modes']}; received {mode!r}.")
         own = self.default_attributes(seed)
         wanted = self.model.attribute_vector(attributes or {}, base=own)
         if mode == "refine":
-            face = self._draw(z, own[None])
-            return np.asarray(self.model.refine(face, wanted[None]), "float32")[0]
-        return self._draw(z, wanted[None])[0]
+            face = self._draw(z, own[None], steps)
+            refined = (self.model.refine(face, wanted[None], current=own[None], steps=steps)
+                       if self.has_steps else self.model.refine(face, wanted[None]))
+            return np.asarray(refined, "float32")[0]
+        return self._draw(z, wanted[None], steps)[0]
 
     def png(self, *args, **kwargs):
         """`image(...)` as PNG bytes."""
@@ -196,10 +216,23 @@ class Explorer:
         Image.fromarray(pixels).save(buffer, format="PNG")
         return buffer.getvalue()
 
-    def _draw(self, latents, attributes01=None):
+    def _draw(self, latents, attributes01=None, steps=None):
+        extra = {} if steps is None else {"steps": steps}
         if attributes01 is None:
-            return self.model.generate(latents=latents)
-        return self.model.generate(latents=latents, attributes=attributes01)
+            return self.model.generate(latents=latents, **extra)
+        return self.model.generate(latents=latents, attributes=attributes01, **extra)
+
+    def _check_steps(self, steps):
+        if steps is None:
+            return DEFAULT_STEPS if self.has_steps else None
+        if not self.has_steps:
+            raise DataError(f"steps apply to diffusion models; this is a "
+                            f"{type(self.model).__name__}.")
+        maximum = int(self.model.timesteps)
+        if isinstance(steps, bool) or not isinstance(steps, numbers.Integral) \
+                or not 1 <= steps <= maximum:
+            raise DataError(f"steps must be an integer in [1, {maximum}]; received {steps!r}.")
+        return int(steps)
 
     # ---- checks ----------------------------------------------------------------------------
 

@@ -70,8 +70,14 @@ def parse_image_query(query):
         if value not in ("0", "1"):
             raise DataError(f"attribute values are 0 or 1 (as Name:1); received {item!r}.")
         attributes[name] = int(value)
+    steps = _one(query, "steps", None)
+    if steps is not None:
+        try:
+            steps = int(steps)
+        except ValueError:
+            raise DataError(f"steps must be an integer; received {steps!r}.") from None
     return dict(seed=seed, coords=coords, attributes=attributes,
-                mode=_one(query, "mode", "regenerate"))
+                mode=_one(query, "mode", "regenerate"), steps=steps)
 
 
 def _one(query, name, default):

@@ -333,6 +333,31 @@ class Diffusion(AttributeConditioned, GenerativeModel):
         return self.generate(latents=latents, steps=steps, attributes=new, guidance=1.0,
                              batch_size=batch_size)
 
+    def noise_directions(self, n):
+        """`n` orthonormal directions of the initial noise (rows of `(n, latent_dim)`), for the
+        explorer's sliders: 2-D DCT patterns from the lowest spatial frequency up, each as
+        brightness (the same on R, G, B), then as two colour-opponent patterns. Moving x_T
+        along them moves the layout and colours of the face a deterministic sampler draws."""
+        size = self.image_size
+        k = np.arange(size)
+
+        def dct(u):  # the orthonormal DCT-II basis vector of frequency u
+            v = np.cos(math.pi * (k + 0.5) * u / size)
+            return v / np.linalg.norm(v)
+
+        colours = np.array([[1, 1, 1], [1, -1, 0], [1, 1, -2]], "float64")
+        colours /= np.linalg.norm(colours, axis=1, keepdims=True)
+        frequencies = sorted(((u, v) for u in range(size) for v in range(size)),
+                             key=lambda f: (f[0] + f[1], f[0]))
+        rows = []
+        for u, v in frequencies:
+            pattern = np.outer(dct(u), dct(v))
+            for colour in colours:
+                rows.append((pattern[:, :, None] * colour).reshape(-1))
+                if len(rows) == n:
+                    return np.asarray(rows, "float32")
+        return np.asarray(rows, "float32")
+
     def _draw(self, latents, attributes01, batch_size, use_ema=True):
         return self.generate(latents=latents, attributes=attributes01, batch_size=batch_size,
                              use_ema=use_ema)
