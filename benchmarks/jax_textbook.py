@@ -19,6 +19,7 @@ NETWORKS = {
     "vaegan": {"e": "encoder", "dec": "decoder", "d": "discriminator"},
     "cgan": {"g": "generator", "d": "discriminator", "e": "encoder"},
     "sngan": {"g": "generator", "d": "discriminator"},
+    "diffusion": {"u": "unet"},
 }
 
 
@@ -43,6 +44,9 @@ def make_step(name, model, batch_size):
     elif name == "sngan":
         optimizers = {k: adam(learning_rate=2e-4, beta_1=0.0, beta_2=0.9) for k in nets}
         groups = {k: (k,) for k in nets}
+    elif name == "diffusion":
+        optimizers = {"u": adam(learning_rate=2e-4, global_clipnorm=1.0)}
+        groups = {"u": ("u",)}
     elif name in ("ae", "vae"):
         optimizers = {"ae": adam(learning_rate=1e-3)}
         groups = {"ae": ("e", "dec")}
@@ -256,6 +260,24 @@ def make_step(name, model, batch_size):
 
             gl, state, opt = update(state, opt, "g", g_loss)
             return state, opt, (dl, gl)
+
+    elif name == "diffusion":
+        alpha_bar = jnp.asarray(model.alpha_bar, "float32")
+
+        def step(state, opt, images, key):
+            x0 = to_range(images)
+            k1, k2 = jax.random.split(key)
+            t = jax.random.randint(k1, (batch_size,), 0, model.timesteps)
+            noise = jax.random.normal(k2, x0.shape)
+            a = alpha_bar[t].reshape(-1, 1, 1, 1)
+            xt = jnp.sqrt(a) * x0 + jnp.sqrt(1.0 - a) * noise
+
+            def loss(s):
+                predicted, s = apply(s, "u", [xt, t[:, None].astype("float32")])
+                return jnp.mean((noise - predicted) ** 2), s
+
+            value, state, opt = update(state, opt, "u", loss)
+            return state, opt, (value,)
 
     else:
         raise ValueError(f"no JAX textbook step for {name!r}")

@@ -61,10 +61,12 @@ def build(name, image_size):
         return kerasgen.ConditionalGAN(attributes=CGAN_ATTRIBUTES, image_size=image_size, seed=0)
     if name == "sngan":
         return kerasgen.SNGAN(latent_dim=128, image_size=image_size, seed=0)
+    if name == "diffusion":
+        return kerasgen.Diffusion(image_size=image_size, seed=0)
     raise ValueError(f"unknown model {name!r}")
 
 
-MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan", "sngan")
+MODELS = ("dcgan", "wgan-gp", "ae", "vae", "vaegan", "cgan", "sngan", "diffusion")
 CGAN_ATTRIBUTES = ["Male", "Smiling", "Eyeglasses", "Blond_Hair", "Bangs"]
 
 
@@ -278,6 +280,26 @@ def tf_textbook_step(name, model, batch_size):
             g_opt.apply_gradients(zip(tape.gradient(g_loss, g.trainable_variables),
                                       g.trainable_variables))
             return d_loss, g_loss
+
+        return step
+
+    if name == "diffusion":  # DDPM's Algorithm 1, as keras.io's DDPM example trains it
+        unet, opt = model.unet, adam(learning_rate=2e-4, global_clipnorm=1.0)
+        alpha_bar = tf.constant(model.alpha_bar, tf.float32)
+
+        @tf.function
+        def step(images):
+            x0 = to_range(images)
+            t = tf.random.uniform([batch_size], 0, model.timesteps, dtype=tf.int32)
+            noise = tf.random.normal(tf.shape(x0))
+            a = tf.reshape(tf.gather(alpha_bar, t), [-1, 1, 1, 1])
+            xt = tf.sqrt(a) * x0 + tf.sqrt(1.0 - a) * noise
+            with tf.GradientTape() as tape:
+                predicted = unet([xt, tf.cast(t[:, None], tf.float32)], training=True)
+                loss = tf.reduce_mean(tf.square(noise - predicted))
+            opt.apply_gradients(zip(tape.gradient(loss, unet.trainable_variables),
+                                    unet.trainable_variables))
+            return (loss,)
 
         return step
 

@@ -167,6 +167,104 @@ class ResNetDiscriminator(nn.Module):
         return self.logit(F.relu(self.blocks(x)).sum(dim=(2, 3)))
 
 
+# ---- DDPM's UNet, as `kerasgen.nets.unet` lays it out ------------------------------------------
+
+
+def _group_norm(channels):
+    return nn.GroupNorm(math.gcd(32, channels), channels, eps=1e-6)
+
+
+class ResBlock(nn.Module):
+    def __init__(self, cin, cout, embedding, dropout):
+        super().__init__()
+        self.n1, self.c1 = _group_norm(cin), nn.Conv2d(cin, cout, 3, 1, 1)
+        self.t = nn.Linear(embedding, cout)
+        self.n2, self.c2 = _group_norm(cout), nn.Conv2d(cout, cout, 3, 1, 1)
+        self.drop = nn.Dropout(dropout)
+        self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, emb):
+        h = self.c1(F.silu(self.n1(x))) + self.t(emb)[:, :, None, None]
+        return self.skip(x) + self.c2(self.drop(F.silu(self.n2(h))))
+
+
+class Attention(nn.Module):
+    def __init__(self, channels):
+        super().__init__()
+        self.norm, self.qkv = _group_norm(channels), nn.Conv2d(channels, 3 * channels, 1)
+        self.out = nn.Conv2d(channels, channels, 1)
+
+    def forward(self, x):
+        b, c, h, w = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, h * w).unbind(1)
+        weights = torch.softmax(torch.einsum("bci,bcj->bij", q, k) / math.sqrt(c), dim=-1)
+        return x + self.out(torch.einsum("bij,bcj->bci", weights, v).reshape(b, c, h, w))
+
+
+class UNet(nn.Module):
+    def __init__(self, model):
+        from kerasgen.nets.unet import default_attention, default_multipliers
+
+        super().__init__()
+        size, w = model.image_size, model.width
+        mults = model.multipliers or default_multipliers(size)
+        attention = model.attention if model.attention is not None else default_attention(size)
+        e, drop, blocks = 4 * w, model.dropout, model.blocks
+        self.w = w
+        self.time = nn.Sequential(nn.Linear(w, e), nn.SiLU(), nn.Linear(e, e), nn.SiLU())
+        self.conv_in = nn.Conv2d(3, w, 3, 1, 1)
+        self.down, chans, c, res = nn.ModuleList(), [w], w, size
+        for level, m in enumerate(mults):
+            for _ in range(blocks):
+                self.down.append(nn.ModuleList([ResBlock(c, w * m, e, drop)] + (
+                    [Attention(w * m)] if res in attention else [])))
+                c = w * m
+                chans.append(c)
+            if level < len(mults) - 1:
+                self.down.append(nn.Conv2d(c, c, 3, 2, 1))
+                chans.append(c)
+                res //= 2
+        self.mid1, self.mid_attn = ResBlock(c, c, e, drop), Attention(c)
+        self.mid2 = ResBlock(c, c, e, drop)
+        self.up = nn.ModuleList()
+        for level in reversed(range(len(mults))):
+            for _ in range(blocks + 1):
+                self.up.append(nn.ModuleList([ResBlock(c + chans.pop(), w * mults[level], e,
+                                                       drop)] + (
+                    [Attention(w * mults[level])] if res in attention else [])))
+                c = w * mults[level]
+            if level > 0:
+                self.up.append(nn.Sequential(nn.Upsample(scale_factor=2, mode="nearest"),
+                                             nn.Conv2d(c, c, 3, 1, 1)))
+                res *= 2
+        self.out = nn.Sequential(_group_norm(c), nn.SiLU(), nn.Conv2d(c, 3, 3, 1, 1))
+
+    def forward(self, x, t):
+        half = self.w // 2
+        frequencies = torch.pow(10000.0, -torch.arange(half, device=x.device) / max(1, half - 1))
+        angles = t.float()[:, None] * frequencies[None]
+        emb = self.time(torch.cat([angles.sin(), angles.cos()], dim=1))
+        h = self.conv_in(x)
+        skips = [h]
+        for layer in self.down:
+            if isinstance(layer, nn.ModuleList):
+                h = layer[0](h, emb)
+                for attention in layer[1:]:
+                    h = attention(h)
+            else:
+                h = layer(h)
+            skips.append(h)
+        h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
+        for layer in self.up:
+            if isinstance(layer, nn.ModuleList):
+                h = layer[0](torch.cat([h, skips.pop()], dim=1), emb)
+                for attention in layer[1:]:
+                    h = attention(h)
+            else:
+                h = layer(h)
+        return self.out(h)
+
+
 def _init(module):
     for m in module.modules():  # DCGAN's N(0, 0.02)
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -350,6 +448,25 @@ def make_step(name, model, batch_size, device):
             g_loss.backward()
             g_opt.step()
             return d_loss, g_loss
+
+        return step
+
+    if name == "diffusion":
+        unet = UNet(model).to(device)
+        opt = torch.optim.Adam(unet.parameters(), lr=2e-4)
+        alpha_bar = torch.tensor(model.alpha_bar, dtype=torch.float32, device=device)
+
+        def step(images):
+            x0 = pixels(images, -1)
+            t = torch.randint(0, model.timesteps, (batch_size,), device=device)
+            noise = torch.randn_like(x0)
+            a = alpha_bar[t].view(-1, 1, 1, 1)
+            opt.zero_grad(set_to_none=True)
+            loss = (noise - unet(a.sqrt() * x0 + (1 - a).sqrt() * noise, t)).square().mean()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+            opt.step()
+            return (loss,)
 
         return step
 
