@@ -2,7 +2,7 @@
 by FID, KID and precision/recall in an offline feature space, and attribute accuracy for the
 conditional ones: the README's model table.
 
-    python examples/quality_table.py                                  # 32 px, 10 min a row
+    python examples/quality_table.py                                  # 32 px, 8 min a row
     python examples/quality_table.py --recipes dcgan,sngan-diffaug --minutes 20
     python examples/quality_table.py --image-size 64 --minutes 30     # on a GPU
 
@@ -85,7 +85,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=32)
     parser.add_argument("--epochs", type=int, default=1000, help="at most this many epochs")
-    parser.add_argument("--minutes", type=float, default=10.0,
+    parser.add_argument("--minutes", type=float, default=8.0,
                         help="wall-clock training budget of every recipe")
     parser.add_argument("--n-images", type=int, default=20_000, help="training faces")
     parser.add_argument("--batch-size", type=int, default=64)
