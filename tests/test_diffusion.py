@@ -219,3 +219,5 @@ def test_bad_options_name_what_is_wrong():
         Diffusion(image_size=16, latent_dim=100)
     with pytest.raises(DataError, match="eta"):
         tiny().generate(1, steps=2, eta=-1)
+    with pytest.raises(DataError, match="not conditioned on attributes"):
+        tiny().generate(1, steps=2, attributes={"Male": 1})

@@ -318,6 +318,9 @@ class Diffusion(AttributeConditioned, GenerativeModel):
         signs = None
         if self.attributes is not None:
             signs = 2.0 * self.attribute_matrix(attributes, n=len(latents), seed=seed) - 1.0
+        elif attributes is not None or guidance is not None:
+            raise OptionError("this Diffusion model is not conditioned on attributes; build it "
+                              "with attributes=[...] to generate with attributes or guidance.")
         x = self.denoise(latents.reshape(-1, self.image_size, self.image_size, 3), steps, eta,
                          sampler, signs, guidance, seed, use_ema=use_ema, batch_size=batch_size)
         return np.clip((x + 1.0) / 2.0, 0.0, 1.0)
