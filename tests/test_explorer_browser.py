@@ -171,6 +171,7 @@ def test_conditional_gan_page_toggles_attributes_and_refines(browser, tmp_path):
         assert toggled != first
         assert f"Smiling%3A{int(not was)}" in browser.execute_script(
             "return document.body.dataset.image")
+        assert not browser.find_element(By.ID, "steps").is_displayed()  # diffusion only
         _screenshot(browser, tmp_path, "explorer_cgan.png")
         browser.find_element(By.ID, "mode-refine").click()
         count = _wait_for_render(browser, count)
