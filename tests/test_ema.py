@@ -103,6 +103,20 @@ def test_generate_draws_with_the_average_and_reloads_identical(tmp_path):
     np.testing.assert_array_equal(loaded.generate(4, seed=2), model.generate(4, seed=2))
     np.testing.assert_array_equal(loaded.generate(4, seed=2, use_ema=False),
                                   model.generate(4, seed=2, use_ema=False))
+    # The metrics draw with the average unless asked for the trained weights.
+    from kerasgen import metrics
+
+    class Pixels:
+        name = "pixels"
+
+        def __call__(self, images):
+            return np.asarray(images, "float64").reshape(len(images), -1)
+
+    for use_ema in (True, False):
+        drawn = metrics.generated_features(model, Pixels(), n=4, seed=2, batch_size=4,
+                                           use_ema=use_ema)
+        np.testing.assert_allclose(drawn, Pixels()(model.generate(4, seed=2, use_ema=use_ema)),
+                                   atol=1e-6)
 
 
 def test_backup_and_restore_restores_the_average(tmp_path):

@@ -172,7 +172,7 @@ def measure_generated(model, extractor, n, seed=0, keep=10_000, logits=False, ba
     for start in range(0, n, batch_size):
         batch_seed = None if seed is None else seed + start
         images = model.generate(latents=latents[start : start + batch_size], seed=batch_seed,
-                                use_ema=use_ema)
+                                **({} if use_ema else {"use_ema": False}))
         if logits:
             batch, head = features_and_logits(extractor, images)
             heads.append(np.asarray(head, "float32"))

@@ -117,7 +117,7 @@ def attribute_accuracy(classifier, model, n=1000, seed=0, batch_size=250, use_em
         m = min(batch_size, n - done)
         asked = (rng.random((m, len(names))) < 0.5).astype("float32")
         images = model.generate(m, seed=int(rng.integers(2**31)), attributes=asked,
-                                use_ema=use_ema)
+                                **({} if use_ema else {"use_ema": False}))
         read = classifier.predict_attributes(images)[:, columns]
         hits += np.sum(read == asked, axis=0)
         done += m
