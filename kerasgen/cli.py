@@ -336,6 +336,17 @@ OUTPUTS = {
 }
 
 
+def _number_or_keyword(text, convert, option, takes):
+    """`convert(text)` for an option that also takes a keyword (handled by the caller), else a
+    one-line `OptionError` saying what `option` takes."""
+    from kerasgen.errors import OptionError
+
+    try:
+        return convert(text)
+    except ValueError:
+        raise OptionError(f"{option} takes {takes}; received {text!r}.") from None
+
+
 def check_options(args):
     """Checks every option of a parsed command line before any work starts: numbers in range,
     output paths that can be written. Raises `OptionError` naming the option."""
@@ -344,23 +355,15 @@ def check_options(args):
     from kerasgen.checks import check_number
     from kerasgen.checks import check_output_file
     from kerasgen.checks import check_output_folder
-    from kerasgen.errors import OptionError
 
     if args.command == "train" and args.augment_p != "ada":
-        try:
-            value = float(args.augment_p)
-        except ValueError:
-            raise OptionError(f"--augment-p takes a probability or ada; received "
-                              f"{args.augment_p!r}.") from None
+        value = _number_or_keyword(args.augment_p, float, "--augment-p", "a probability or ada")
         check_number(value, "--augment-p", minimum=0, maximum=1)
     if args.command == "train" and args.steps_per_execution != "auto":
         from kerasgen.models.base import resolve_steps_per_execution
 
-        try:
-            value = int(args.steps_per_execution)
-        except ValueError:
-            raise OptionError(f"--steps-per-execution takes an integer >= 1 or auto; received "
-                              f"{args.steps_per_execution!r}.") from None
+        value = _number_or_keyword(args.steps_per_execution, int, "--steps-per-execution",
+                                   "an integer >= 1 or auto")
         args.steps_per_execution = resolve_steps_per_execution(value, "--steps-per-execution")
     if args.command == "eval" and args.n is not None:
         check_int(args.n, "--n", minimum=2)  # FID's covariance needs two images
