@@ -17,13 +17,11 @@ tf.data and the thread pools). Speed-up = images/s with N workers / with 1.
 """
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 
-import numpy as np
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -33,6 +31,7 @@ from kerasgen.data import celeba  # noqa: E402
 from kerasgen.data import image_folder  # noqa: E402
 from kerasgen.data import synthetic_faces  # noqa: E402
 from kerasgen.data.celeba import CELEBA_ATTRIBUTES  # noqa: E402
+from kerasgen.files import write_json  # noqa: E402
 
 
 def write_files(root, n):
@@ -128,8 +127,7 @@ def main():
                 print(f"{name:17s} workers={workers}: {speed:9.0f} images/s  "
                       f"({speed / one:.2f}x)", flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"machine": machine(), "setup": vars(args), "rows": rows}, f, indent=1)
+        write_json(args.json, {"machine": machine(), "setup": vars(args), "rows": rows})
 
 
 if __name__ == "__main__":
