@@ -52,6 +52,10 @@ default_steps_per_execution = _steps.default_steps_per_execution
 #: `prepare_optimizer(optimizer)`: what `compile()` does once to each optimizer on this backend
 #: (PyTorch: Adam's update through the fused kernel; nothing elsewhere).
 prepare_optimizer = getattr(_steps, "prepare_optimizer", lambda optimizer: None)
+#: `run_graph(network, inputs, training)`: the outputs of an eager call of a functional
+#: `kerasgen.nets.Network` computed with less per-layer overhead than Keras' own call, or None
+#: where Keras' call is to be used (PyTorch runs eagerly and has one; TF and JAX trace).
+run_graph = getattr(_steps, "run_graph", lambda network, inputs, training: None)
 
 if BACKEND == "jax":
     from kerasgen.backend import jax_conv as _conv

@@ -5,8 +5,10 @@ over every parameter) skips the backward pass through networks the phase does no
 the generator while the discriminator learns, and needs no `zero_grad`.
 """
 
+import inspect
 import math
 import types
+import weakref
 
 import keras
 import torch
@@ -148,3 +150,92 @@ def fused_batch_norm(x, gamma, beta, axis, epsilon):
     with torch.no_grad():
         variance = inv_std.pow(-2).sub_(epsilon).clamp_(min=0.0)
     return outputs.movedim(1, axis), mean.detach(), variance
+
+
+# ---- eager calls of kerasgen's functional networks, without Keras' per-layer call machinery ----
+
+#: False sends every layer through Keras' `Layer.__call__` (the tests compare the two paths).
+DIRECT_LAYER_CALLS = True
+_graph_plans = weakref.WeakKeyDictionary()
+
+
+def run_graph(network, inputs, training):
+    """`network(inputs, training=training)` for a functional `kerasgen.nets.Network`, walking
+    its graph as Keras' `Functional.call` does but calling each plain layer's `call` directly
+    (see `_graph_plan`); None where the network or the inputs are not eligible, and the caller
+    then uses Keras' call."""
+    if not DIRECT_LAYER_CALLS:
+        return None
+    plan = _graph_plans.get(network)
+    if plan is None:
+        plan = _graph_plans[network] = _graph_plan(network)
+    if not plan:
+        return None
+    direct, takes_training, input_specs = plan
+    flat = [inputs] if isinstance(inputs, torch.Tensor) else inputs
+    if not isinstance(flat, (list, tuple)) or len(flat) != len(input_specs):
+        return None
+    for x, (dtype, ndim) in zip(flat, input_specs):
+        if not isinstance(x, torch.Tensor) or x.dtype != dtype or x.ndim != ndim:
+            return None
+
+    def operation_fn(op):
+        key = id(op)
+        if key in direct:
+            call = op.call
+            if training is None or key not in takes_training:
+                return call
+
+            def direct_call(*args, **kwargs):  # overrides a `training` the node recorded
+                kwargs["training"] = training
+                return call(*args, **kwargs)
+
+            return direct_call
+
+        def keras_call(*args, **kwargs):  # as Keras' functional `operation_fn`
+            if training is not None and "training" in getattr(op, "_call_context_args", ()):
+                kwargs["training"] = training
+            return op(*args, **kwargs)
+
+        return keras_call
+
+    outputs = network._run_through_graph(list(flat), operation_fn=operation_fn)
+    if isinstance(outputs, (list, tuple)) and len(outputs) == 1:
+        return outputs[0]
+    return outputs
+
+
+def _graph_plan(network):
+    """`(ids of layers called directly, ids of those taking training=, (dtype, rank) of each
+    input)`, or False where the whole network takes Keras' path.
+
+    A layer is called directly when `Layer.__call__` would add nothing to its `call` in a
+    float32 eager training step: it is built, has no sub-layers (whose calls need Keras' call
+    context for `training`), no activity regulariser, no `__call__` of its own, and the network
+    computes in float32 throughout (no autocasting of inputs or variables). Masks are never
+    passed (`Network.call` takes Keras' path when one is)."""
+    if not (network.built and hasattr(network, "_run_through_graph")):
+        return False
+    operations = network.operations
+    layers = [op for op in operations if isinstance(op, keras.layers.Layer)]
+    if any(layer.dtype_policy.compute_dtype != "float32"
+           or layer.dtype_policy.variable_dtype != "float32" for layer in layers):
+        return False
+    direct, takes_training = set(), set()
+    for layer in layers:
+        if (isinstance(layer, keras.layers.InputLayer) or not layer.built
+                or getattr(layer, "activity_regularizer", None) is not None
+                or type(layer).__call__ is not keras.layers.Layer.__call__
+                or any(True for _ in layer._flatten_layers(include_self=False,
+                                                          recursive=False))):
+            continue
+        direct.add(id(layer))
+        if "training" in inspect.signature(layer.call).parameters:
+            takes_training.add(id(layer))
+    specs = []
+    for x in network.inputs:
+        dtype = getattr(torch, keras.backend.standardize_dtype(x.dtype), None)
+        if not isinstance(dtype, torch.dtype):
+            return False
+        specs.append((dtype, len(x.shape)))
+    return direct, takes_training, tuple(specs)

@@ -80,7 +80,7 @@ class VAEGAN(VAE):
         self.gan_weight = gan_weight
         self.discriminator = nets.discriminator(self.image_size, width)
         # The same layers, also returning the features the "feature" reconstruction compares.
-        self._discriminator_features = keras.Model(
+        self._discriminator_features = nets.Network(
             self.discriminator.input,
             self.discriminator.get_layer("features").output,
             name="discriminator_features",

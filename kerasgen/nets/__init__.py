@@ -7,6 +7,7 @@ from kerasgen.nets.conv import encoder
 from kerasgen.nets.conv import generator
 from kerasgen.nets.conv import up_stack
 from kerasgen.nets.inception import fid_inception_v3
+from kerasgen.nets.network import Network
 from kerasgen.nets.resnet import resnet_discriminator
 from kerasgen.nets.resnet import resnet_generator
 from kerasgen.nets.spectral import SNConv2D

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from kerasgen import backend
+from kerasgen.nets.network import Network
 
 NORMS = ("batch", "layer", "none", "conditional_batch")
 
@@ -225,7 +226,7 @@ def generator(latent_dim=100, image_size=64, width=64, norm="batch", activation=
         raise ValueError("norm='conditional_batch' needs a condition (condition_dim > 0).")
     x = up_stack(x, image_size, width, norm, activation, condition=c)
     images = layers.Activation(output_activation, dtype="float32", name="images")(x)
-    return keras.Model(inputs if condition_dim else z, images, name=name)
+    return Network(inputs if condition_dim else z, images, name=name)
 
 
 CONDITION_AT = ("dense", "input", "projection")
@@ -266,7 +267,7 @@ def discriminator(image_size=64, width=64, norm="batch", dropout=0.0, condition_
                                 name="projection")(inputs[1])
         projected = layers.Dot(axes=1, dtype="float32", name="projected")([embedded, x])
         logits = layers.Add(dtype="float32", name="logit_and_projection")([logits, projected])
-    return keras.Model(inputs if condition_dim else images, logits, name=name)
+    return Network(inputs if condition_dim else images, logits, name=name)
 
 
 def encoder(image_size=64, latent_dim=128, width=64, norm="batch", outputs=2, name="encoder"):
@@ -286,8 +287,8 @@ def encoder(image_size=64, latent_dim=128, width=64, norm="batch", outputs=2, na
         latent_dim * outputs, kernel_initializer=weight_init(), dtype="float32", name="latent"
     )(x)
     if outputs == 1:
-        return keras.Model(images, x, name=name)
-    return keras.Model(images, keras.ops.split(x, outputs, axis=-1), name=name)
+        return Network(images, x, name=name)
+    return Network(images, keras.ops.split(x, outputs, axis=-1), name=name)
 
 
 def decoder(latent_dim=128, image_size=64, width=64, norm="batch", activation="leaky_relu",

@@ -44,6 +44,7 @@ from keras import ops
 from kerasgen.nets.conv import BatchNormalization
 from kerasgen.nets.conv import Conv2D
 from kerasgen.nets.conv import num_blocks
+from kerasgen.nets.network import Network
 from kerasgen.nets.spectral import SNConv2D
 from kerasgen.nets.spectral import SNDense
 
@@ -156,7 +157,7 @@ def resnet_generator(latent_dim=128, image_size=32, width=128, name="generator")
     x = layers.ReLU(name="out_relu")(x)
     x = _conv(3, 3, 1.0, "out_conv")(x)
     images = layers.Activation("tanh", dtype="float32", name="images")(x)
-    return keras.Model(z, images, name=name)
+    return Network(z, images, name=name)
 
 
 def resnet_discriminator(image_size=32, width=128, power_iterations=1, name="discriminator"):
@@ -170,4 +171,4 @@ def resnet_discriminator(image_size=32, width=128, power_iterations=1, name="dis
     x = GlobalSumPooling2D(name="sum_pool")(x)
     logits = SNDense(1, kernel_initializer=_xavier(), power_iterations=power_iterations,
                      dtype="float32", name="logit")(x)
-    return keras.Model(images, logits, name=name)
+    return Network(images, logits, name=name)

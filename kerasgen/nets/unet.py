@@ -27,6 +27,7 @@ from keras import layers
 from keras import ops
 
 from kerasgen.nets.conv import Conv2D
+from kerasgen.nets.network import Network
 
 
 def default_multipliers(image_size):
@@ -170,4 +171,4 @@ def unet(image_size=32, width=64, multipliers=None, attention=None, blocks=2, dr
     x = layers.Activation("swish", name="act_out")(x)
     outputs = Conv2D(3, 3, padding="same", kernel_initializer="zeros", dtype="float32",
                      name="prediction")(x)
-    return keras.Model(inputs, outputs, name=name)
+    return Network(inputs, outputs, name=name)
