@@ -74,17 +74,23 @@ def resolve_steps_per_execution(value, name="steps_per_execution"):
     return value
 
 
-def _public_optimizer(optimizer):
-    """The optimizer as its public Keras class. Under PyTorch, Keras swaps `keras.optimizers.Adam`
-    for a subclass in `keras.src.backend.torch`, which a `.keras` file would then name: loading
-    it under TensorFlow or JAX would import torch, or fail without it, and train with torch's
-    update. The public class with the same configuration saves what the user asked for."""
-    for cls in type(optimizer).__mro__:
-        if cls.__module__.startswith("keras.src.optimizers"):
-            if cls is type(optimizer):
-                return optimizer
-            return cls.from_config(optimizer.get_config())
-    return optimizer
+def _public_names(serialized):
+    """A serialized optimizer (or anything holding one, e.g. a `LossScaleOptimizer`'s inner
+    optimizer) naming Keras' public class. Under PyTorch, Keras' `keras.optimizers.Adam(...)`
+    returns a subclass in `keras.src.backend.torch`, which a `.keras` file would then name:
+    loaded under TensorFlow or JAX, it would train with torch's update (or fail without torch).
+    The public name loads as each backend's own optimizer, with the same configuration."""
+    if isinstance(serialized, dict):
+        serialized = {k: _public_names(v) for k, v in serialized.items()}
+        module = serialized.get("module")
+        if (isinstance(module, str) and module.startswith("keras.src.backend.")
+                and ".optimizers." in module
+                and isinstance(getattr(keras.optimizers, serialized.get("class_name", ""), None),
+                               type)):
+            serialized.update(module="keras.optimizers", registered_name=None)
+    elif isinstance(serialized, list):
+        serialized = [_public_names(v) for v in serialized]
+    return serialized
 
 
 class GenerativeModel(keras.Model):
@@ -229,9 +235,8 @@ class GenerativeModel(keras.Model):
         if not self.compiled:
             return {}
         config = dict(self._compile_config.config)
-        # All public copies alive at once: Keras' serialization tells objects apart by id().
-        public = {k: _public_optimizer(v) for k, v in config["optimizers"].items()}
-        config["optimizers"] = {k: serialize_keras_object(v) for k, v in public.items()}
+        config["optimizers"] = {k: _public_names(serialize_keras_object(v))
+                                for k, v in config["optimizers"].items()}
         return config
 
     def compile_from_config(self, config):

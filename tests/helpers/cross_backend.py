@@ -7,22 +7,27 @@
 moments and iteration counts and the batch norms' moving statistics have moved off their initial
 values), and writes, per model, into FOLDER:
 
-- `<backend>_<model>.keras`: the model, saved;
+- `<backend>_<model>.keras`: the model, saved (its optimizers named by their public Keras
+  module, `check_optimizer_names`);
 - `<backend>_<model>.out.npz`: what the model draws: `generate(4, seed=3)` (the ConditionalGAN's
-  random attributes come from the same seed);
+  random attributes come from the same seed; the Diffusion model samples with 4 deterministic
+  DDIM steps, eta 0);
 - `<backend>_<model>.state.npz`: every weight (batch norm's moving statistics included) and every
   optimizer variable, by path.
 
 `load` loads every `.keras` file in FOLDER saved under another backend (after `import kerasgen`,
 as a user would), writes the same two `.npz` files for it, named
-`<backend>_from_<saver>_<model>.{out,state}.npz`, then trains it one more step (`train_on`). The test compares them; this script only
-reports errors: each model's traceback goes to stderr and the process exits 1 if any model
+`<backend>_from_<saver>_<model>.{out,state}.npz`, then trains it one more step (`train_on`) and,
+if that worked, writes `<backend>_from_<saver>_<model>.trained`. The test compares them; this
+script only reports errors: each model's traceback goes to stderr and the process exits 1 if any model
 failed (after trying the others), 2 if the backend is not the one asked for.
 """
 
+import json
 import os
 import sys
 import traceback
+import zipfile
 
 import numpy as np
 
@@ -35,10 +40,16 @@ IMAGE_SIZE = 16
 #: default rates they are 0.5 +- 0.002, too flat to show a difference in the arithmetic).
 LEARNING_RATE = 0.05
 ATTRIBUTES = ["Male", "Smiling"]
+#: `generate`'s options beyond `(4, seed=GENERATE_SEED)`, by model: the Diffusion model samples
+#: with DDIM at eta 0 (deterministic: the same seed draws the same images on every backend) in a
+#: few steps, each a pass of its UNet.
+GENERATE_OPTIONS = {"Diffusion": {"steps": 4, "eta": 0.0, "sampler": "ddim"}}
 
 
 def tiny_models():
-    """name -> a freshly built tiny model of each family (16 px, width 8, latent_dim 8)."""
+    """name -> a freshly built tiny model of each family (16 px, width 8, latent_dim 8; the
+    Diffusion model's latent is its initial noise, 16 * 16 * 3, and its UNet has one residual
+    block per level over 100 forward steps)."""
     import kerasgen
 
     common = {"image_size": IMAGE_SIZE, "latent_dim": 8, "width": 8, "seed": 1}
@@ -49,6 +60,8 @@ def tiny_models():
         "VAE": kerasgen.VAE(**common),
         "VAEGAN": kerasgen.VAEGAN(**common),
         "ConditionalGAN": kerasgen.ConditionalGAN(attributes=ATTRIBUTES, **common),
+        "Diffusion": kerasgen.Diffusion(image_size=IMAGE_SIZE, width=8, blocks=1, dropout=0.0,
+                                        timesteps=100, seed=1),
     }
 
 
@@ -62,7 +75,8 @@ def attributes(n, seed):
 
 def outputs(model):
     """What the model draws, deterministically: NumPy arrays by name."""
-    return {"generate": model.generate(4, seed=GENERATE_SEED)}
+    options = GENERATE_OPTIONS.get(type(model).__name__, {})
+    return {"generate": model.generate(4, seed=GENERATE_SEED, **options)}
 
 
 def state(model):
@@ -89,18 +103,47 @@ def fit(name, model, steps):
 def train_on(name, model):
     """A reloaded model trains on under this backend: its compile settings are the ones asked
     for (`jit_compile="auto"`, resolved here, not the saving backend's choice), its optimizers
-    are Keras' public classes (not a backend's own subclass), and one more step moves them."""
+    are Keras' public classes (or, under PyTorch, the subclass Keras itself makes of them
+    there; never another backend's), and one more step moves them."""
     config = model.get_compile_config()
     if config["jit_compile"] != "auto":
         raise AssertionError(f"jit_compile saved as {config['jit_compile']!r}, not 'auto'")
+    import keras
+
+    own = f"keras.src.backend.{keras.backend.backend()}."  # e.g. PyTorch's own Adam
     for key, optimizer in model.optimizer.items():
-        if not type(optimizer).__module__.startswith("keras.src.optimizers"):
-            raise AssertionError(f"optimizer {key} reloaded as {type(optimizer).__module__}")
+        module = type(optimizer).__module__
+        public = getattr(keras.optimizers, type(optimizer).__name__, None)
+        if not (isinstance(public, type) and isinstance(optimizer, public)
+                and (module.startswith("keras.src.optimizers") or module.startswith(own))):
+            raise AssertionError(f"optimizer {key} reloaded as {module}")
     before = {k: int(np.asarray(o.iterations.numpy())) for k, o in model.optimizer.items()}
     fit(name, model, steps=1)
     after = {k: int(np.asarray(o.iterations.numpy())) for k, o in model.optimizer.items()}
     if any(after[k] <= before[k] for k in before):
         raise AssertionError(f"one more step did not train: iterations {before} -> {after}")
+
+
+def check_optimizer_names(path):
+    """The `.keras` file names every optimizer by its public Keras module, whichever backend
+    saved it (a backend's own subclass would load as that backend's optimizer elsewhere)."""
+    with zipfile.ZipFile(path) as archive:
+        config = json.loads(archive.read("config.json"))
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("class_name") in ("Adam", "AdamW", "SGD", "RMSprop", "Lion"):
+                found.append(node.get("module"))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(config.get("compile_config"))
+    if not found or any(module != "keras.optimizers" for module in found):
+        raise AssertionError(f"{path} names its optimizers by the modules {found}")
 
 
 def save(folder, backend):
@@ -114,7 +157,9 @@ def save(folder, backend):
                 for key in model.default_optimizers()
             })
             fit(name, model, steps=2)
-            model.save(os.path.join(folder, f"{backend}_{name}.keras"))
+            path = os.path.join(folder, f"{backend}_{name}.keras")
+            model.save(path)
+            check_optimizer_names(path)
             write(folder, f"{backend}_{name}", model)
         except Exception:  # noqa: BLE001 - report it, go on with the other models
             failed.append(name)
@@ -140,6 +185,7 @@ def load(folder, backend):
                 raise TypeError(f"{file} loaded as a {type(model).__name__}")
             write(folder, f"{backend}_from_{saver}_{name}", model)
             train_on(name, model)
+            open(os.path.join(folder, f"{backend}_from_{saver}_{name}.trained"), "w").close()
         except Exception:  # noqa: BLE001 - report it, go on with the other files
             failed.append(file)
             print(f"--- {backend}: loading {file} failed:\n{traceback.format_exc()}",
