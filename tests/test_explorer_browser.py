@@ -1,17 +1,20 @@
 """The explorer page in a real headless Chromium (Debian's chromium and chromium-driver,
 driven by Selenium): load the page, move a slider with the keyboard, see the image change,
-toggle an attribute, switch to refine, reset; a screenshot of each page.
+toggle an attribute, switch to refine, reset, set a diffusion model's sampling steps; a
+screenshot of each page.
 
 Runs where /usr/bin/chromium and /usr/bin/chromedriver exist (.ci/run installs them; under CI
 a missing browser fails the test instead of skipping it). Screenshots go to
 $KERASGEN_SCREENSHOTS if set (the README's picture), else to the test's tmp folder; models
-come from $KERASGEN_EXPLORE_VAE / $KERASGEN_EXPLORE_CGAN (.keras files) if set, else small
-fresh ones.
+come from $KERASGEN_EXPLORE_VAE / $KERASGEN_EXPLORE_CGAN / $KERASGEN_EXPLORE_DIFFUSION (.keras
+files) if set, else small fresh ones (the diffusion model saved and reloaded, as `kerasgen
+explore` loads one).
 """
 
 import os
 import shutil
 
+import numpy as np
 import pytest
 
 import kerasgen
@@ -188,6 +191,85 @@ def test_conditional_gan_page_toggles_attributes_and_refines(browser, tmp_path):
         _wait_for_render(browser, count)
         _wait_until_settled(browser)
         assert browser.find_element(By.ID, "status").text == ""
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _tiny_saved_diffusion(folder):
+    """A 16 px Diffusion model over 50 forward steps, saved and reloaded. Untrained, its UNet
+    predicts 0 (a zero-initialised output layer) and every number of steps draws the same
+    clipped image; random output weights make what it draws depend on the steps."""
+    model = kerasgen.Diffusion(image_size=16, width=8, blocks=1, dropout=0.0, timesteps=50,
+                               ema=None, seed=0)
+    kernel = model.unet.get_layer("prediction").kernel
+    kernel.assign(np.random.default_rng(0).normal(0.0, 0.05, kernel.shape).astype("float32"))
+    path = os.path.join(folder, "diffusion.keras")
+    model.save(path)
+    from kerasgen.runs import load_kerasgen_model
+
+    return load_kerasgen_model(path)
+
+
+def _png_pixels(png):
+    """RGBA values of a PNG, in the order `_pixels` reads the page's."""
+    import io
+
+    from PIL import Image
+
+    return list(np.asarray(Image.open(io.BytesIO(png)).convert("RGBA")).reshape(-1))
+
+
+def test_diffusion_page_sends_the_sampling_steps_and_shows_their_face(browser, tmp_path):
+    """The steps control shows for a diffusion model (the GAN test checks it hidden), starts at
+    the explorer's default, and a new value typed into it is sent with the next image request
+    (in the URL the page fetched and in the arguments the server drew with) and changes the
+    face to the one drawn with those steps, pixel for pixel."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    from kerasgen.explorer.core import DEFAULT_STEPS
+
+    model = _load("KERASGEN_EXPLORE_DIFFUSION", lambda: _tiny_saved_diffusion(str(tmp_path)))
+    new_steps = 3 if DEFAULT_STEPS != 3 else 4
+    server = _serve(model)
+    explorer = server.explorer
+    asked = []  # the `steps` of every image the server drew
+    png = explorer.png
+
+    def recording_png(*args, **kwargs):
+        asked.append(kwargs.get("steps"))
+        return png(*args, **kwargs)
+
+    explorer.png = recording_png
+    expected = {steps: _png_pixels(png(7, steps=steps)) for steps in (DEFAULT_STEPS, new_steps)}
+    # Different faces, or showing the right one would prove nothing.
+    assert expected[DEFAULT_STEPS] != expected[new_steps]
+    try:
+        browser.get(server.url + "?seed=7")
+        count = _wait_for_render(browser, 0)
+        _wait_until_settled(browser)
+        assert "DCT" in browser.find_element(By.ID, "method").text
+        steps = browser.find_element(By.ID, "steps")
+        assert steps.is_displayed()
+        assert steps.get_attribute("value") == str(DEFAULT_STEPS)
+        assert steps.get_attribute("max") == str(model.timesteps)
+        assert f"&steps={DEFAULT_STEPS}" in browser.execute_script(
+            "return document.body.dataset.image")
+        assert asked == [DEFAULT_STEPS]
+        assert _pixels(browser) == expected[DEFAULT_STEPS]
+        # A user's edit: select the field's text, type the new number, leave the field.
+        steps.send_keys(Keys.CONTROL, "a")
+        steps.send_keys(str(new_steps), Keys.TAB)
+        count = _wait_for_render(browser, count)
+        _wait_until_settled(browser)
+        assert steps.get_attribute("value") == str(new_steps)
+        assert browser.execute_script("return document.body.dataset.image").endswith(
+            f"&steps={new_steps}")
+        assert asked == [DEFAULT_STEPS, new_steps]
+        assert _pixels(browser) == expected[new_steps]
+        assert browser.find_element(By.ID, "status").text == ""
+        _screenshot(browser, tmp_path, "explorer_diffusion.png")
     finally:
         server.shutdown()
         server.server_close()
