@@ -419,6 +419,19 @@ def run_row(args, model, backend, key):
     ], backend, args.timeout)
 
 
+def save(args, info, rows, matmul=None):
+    """Writes the rows measured so far to `--json` (atomically: a stopped run keeps them)."""
+    from kerasgen.files import write_json
+
+    write_json(args.json, {
+        "machine": info, "versions": versions(),
+        "config": {"image_size": args.image_size, "batch_size": args.batch_size,
+                   "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS,
+                   "repeats": args.repeats},
+        "matmul_gflop_per_s": {b: m.get("gflop_per_s") for b, m in (matmul or {}).items()},
+        "rows": rows})
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(MODELS))
@@ -486,6 +499,8 @@ def main(argv=None):
                 pairs = list(zip(mine["img_per_s_rounds"], book["img_per_s_rounds"]))
                 mine["ratio_rounds"] = [a / b for a, b in pairs]
                 mine["ratio"] = float(np.median(mine["ratio_rounds"]))
+        if args.json:
+            save(args, info, rows)
 
     print(f"\n{'model':<10}{'backend':<12}{'implementation':<32}{'img/s':>8}{'ratio':>7}"
           f"{'peak RSS MB':>13}")
@@ -523,15 +538,7 @@ def main(argv=None):
                   f"{mine['gflop_per_s']:7.1f} GFLOP/s = {100 * mine['fraction_of_matmul']:.0f}% "
                   "(target >= 50%)")
     if args.json:
-        from kerasgen.files import write_json
-
-        write_json(args.json, {
-            "machine": info, "versions": versions(),
-            "config": {"image_size": args.image_size, "batch_size": args.batch_size,
-                       "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS,
-                       "repeats": args.repeats},
-            "matmul_gflop_per_s": {b: m.get("gflop_per_s") for b, m in matmul.items()},
-            "rows": rows})
+        save(args, info, rows, matmul)
         print(f"Wrote {args.json}")
 
 

@@ -132,3 +132,64 @@ def _input_and_weight_gradients(layer, x, weights):
     layer.moving_mean.assign(moving[0])
     layer.moving_variance.assign(moving[1])
     return grads
+
+
+@pytest.mark.backend
+@pytest.mark.parametrize("shape,groups", [((2, 6, 5, 8), 4), ((3, 4, 4, 6), 6), ((2, 3, 9), 3)])
+def test_group_normalization_equals_keras_forward_and_backward(shape, groups):
+    """kerasgen's GroupNormalization (PyTorch's fused kernel on the channels-last memory)
+    computes Keras' outputs and the same gradients for the input, gamma and beta."""
+    from kerasgen import backend
+    from kerasgen.nets.conv import GroupNormalization
+
+    # The fused kernel is PyTorch's; elsewhere the layer is Keras' own.
+    assert (backend.fused_group_norm is not None) == (backend.BACKEND == "torch")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape).astype("float32") * 3 + 1
+    ours = GroupNormalization(groups, epsilon=1e-6)
+    theirs = keras.layers.GroupNormalization(groups, epsilon=1e-6)
+    ours.build(shape)
+    theirs.build(shape)
+    weights = [rng.standard_normal(w.shape).astype("float32") for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    upstream = rng.standard_normal(shape).astype("float32")  # a loss that weighs every output
+    results = []
+    for layer in (ours, theirs):
+        y, grads = gradients_of(layer, x, upstream)
+        results.append((y, grads))
+    (y1, g1), (y2, g2) = results
+    np.testing.assert_allclose(y1, y2, rtol=1e-4, atol=1e-5)
+    for a, b in zip(g1, g2):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+def gradients_of(layer, x, upstream):
+    """`layer(x)` and the gradients of `sum(layer(x) * upstream)` for x, gamma and beta."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        xt = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(xt)
+            y = layer(xt)
+            loss = tf.reduce_sum(y * upstream)
+        grads = tape.gradient(loss, [xt, layer.gamma.value, layer.beta.value])
+    elif backend == "jax":
+        import jax
+
+        def loss(x, gamma, beta):
+            y, _ = layer.stateless_call([gamma, beta], [], x)
+            return (y * upstream).sum(), y
+
+        (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(
+            x, layer.gamma.value, layer.beta.value)
+    else:
+        import torch
+
+        xt = torch.tensor(x, requires_grad=True)
+        y = layer(xt)
+        grads = torch.autograd.grad((y * torch.tensor(upstream)).sum(),
+                                    [xt, layer.gamma.value, layer.beta.value])
+    return keras.ops.convert_to_numpy(y), [keras.ops.convert_to_numpy(g) for g in grads]

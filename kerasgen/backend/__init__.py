@@ -45,6 +45,9 @@ accelerators = _steps.accelerators
 #: `fused_batch_norm(x, gamma, beta, axis, epsilon)` -> `(outputs, mean, variance)` with batch
 #: statistics in one kernel, or None where Keras' own batch normalisation is as fast (TF, JAX).
 fused_batch_norm = _steps.fused_batch_norm
+#: `fused_group_norm(x, gamma, beta, groups, epsilon)` -> group-normalised channels-last `x` in
+#: one kernel, or None where Keras' own group normalisation is as fast (TF, JAX: traced).
+fused_group_norm = _steps.fused_group_norm
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
 #: `default_steps_per_execution()`: what `compile(steps_per_execution="auto")` resolves to.

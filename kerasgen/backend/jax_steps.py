@@ -144,3 +144,4 @@ def input_gradients(fn, x):
 #: No fused kernel here: kerasgen's BatchNormalization computes Keras' own (the graph compiler
 #: fuses the moments and the normalisation already).
 fused_batch_norm = None
+fused_group_norm = None

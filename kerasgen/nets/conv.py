@@ -75,6 +75,23 @@ class BatchNormalization(layers.BatchNormalization):
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
+class GroupNormalization(layers.GroupNormalization):
+    """`keras.layers.GroupNormalization` computed by the backend's fused kernel where it has one
+    (`kerasgen.backend.fused_group_norm`: PyTorch's) for float32 channels-last inputs with both
+    affine terms; everywhere else it is the Keras layer."""
+
+    def call(self, inputs):
+        fused = backend.fused_group_norm
+        if (fused is None or self.axis not in (-1, len(inputs.shape) - 1)
+                or not (self.center and self.scale)
+                or keras.backend.standardize_dtype(inputs.dtype) != "float32"
+                or self.compute_dtype != "float32"):
+            return super().call(inputs)
+        return fused(inputs, keras.ops.convert_to_tensor(self.gamma),
+                     keras.ops.convert_to_tensor(self.beta), self.groups, self.epsilon)
+
+
+@keras.saving.register_keras_serializable(package="kerasgen")
 class ConditionalBatchNormalization(layers.Layer):
     """Conditional batch normalisation (de Vries et al. 2017; Miyato & Koyama 2018's
     generator): batch norm without its own affine terms, then a per-sample scale and shift

@@ -27,6 +27,7 @@ from keras import layers
 from keras import ops
 
 from kerasgen.nets.conv import Conv2D
+from kerasgen.nets.conv import GroupNormalization
 from kerasgen.nets.network import Network
 
 
@@ -81,7 +82,7 @@ class SelfAttention2D(layers.Layer):
 
     def build(self, input_shape):
         channels = input_shape[-1]
-        self.norm = layers.GroupNormalization(groups(channels), epsilon=1e-6, name="norm")
+        self.norm = GroupNormalization(groups(channels), epsilon=1e-6, name="norm")
         self.norm.build(input_shape)
         self.qkv = layers.Dense(3 * channels, name="qkv")
         self.qkv.build(input_shape)
@@ -99,12 +100,12 @@ class SelfAttention2D(layers.Layer):
 
 
 def residual_block(x, embedding, channels, dropout, name):
-    h = layers.GroupNormalization(groups(x.shape[-1]), epsilon=1e-6, name=f"{name}_norm1")(x)
+    h = GroupNormalization(groups(x.shape[-1]), epsilon=1e-6, name=f"{name}_norm1")(x)
     h = layers.Activation("swish", name=f"{name}_act1")(h)
     h = Conv2D(channels, 3, padding="same", name=f"{name}_conv1")(h)
     step = layers.Dense(channels, name=f"{name}_time")(embedding)
     h = layers.Add(name=f"{name}_add_time")([h, layers.Reshape((1, 1, channels))(step)])
-    h = layers.GroupNormalization(groups(channels), epsilon=1e-6, name=f"{name}_norm2")(h)
+    h = GroupNormalization(groups(channels), epsilon=1e-6, name=f"{name}_norm2")(h)
     h = layers.Activation("swish", name=f"{name}_act2")(h)
     if dropout:
         h = layers.Dropout(dropout, name=f"{name}_dropout")(h)
@@ -167,7 +168,7 @@ def unet(image_size=32, width=64, multipliers=None, attention=None, blocks=2, dr
             x = layers.UpSampling2D(2, interpolation="nearest", name=f"up{level}_upsample")(x)
             x = Conv2D(x.shape[-1], 3, padding="same", name=f"up{level}_conv")(x)
             resolution *= 2
-    x = layers.GroupNormalization(groups(x.shape[-1]), epsilon=1e-6, name="norm_out")(x)
+    x = GroupNormalization(groups(x.shape[-1]), epsilon=1e-6, name="norm_out")(x)
     x = layers.Activation("swish", name="act_out")(x)
     outputs = Conv2D(3, 3, padding="same", kernel_initializer="zeros", dtype="float32",
                      name="prediction")(x)
