@@ -27,6 +27,14 @@ python3 benchmarks/throughput.py --backends "$list" --steps 50 --json "$OUT/dcga
   2>&1 | tee "$OUT/throughput.log"
 python3 benchmarks/models.py --backends "$list" --steps 30 --json "$OUT/models64.json" \
   2>&1 | tee "$OUT/models.log"
+# PyTorch's per-step Python: fit with kerasgen's direct layer calls, with Keras' calls, and the
+# torch.nn loop, interleaved in one process (16 and 64 px).
+if [[ " ${backends[*]} " == *" torch "* ]]; then
+  for size in 16 64; do
+    KERAS_BACKEND=torch python3 benchmarks/torch_layer_calls.py --image-size $size --steps 50 \
+      --rounds 3 2>&1 | tee -a "$OUT/torch_layer_calls.log"
+  done
+fi
 
 for b in "${backends[@]}"; do
   for model in dcgan wgan-gp ae vae vaegan cgan; do

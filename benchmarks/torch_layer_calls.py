@@ -7,7 +7,8 @@
 Rounds of three epochs over the same uint8 batches, interleaved so the machine's drift hits
 all three alike: kerasgen `fit` with the fast path, `fit` with every layer called through Keras'
 `Layer.__call__` (`torch_steps.DIRECT_LAYER_CALLS = False`), and the `torch.nn` textbook loop of
-`benchmarks/torch_textbook.py`. Prints the median images/s of each and their ratios.
+`benchmarks/torch_textbook.py` (on the GPU where there is one, its batches already there).
+Prints the median images/s of each and their ratios.
 """
 
 import argparse
@@ -46,8 +47,9 @@ def main():
     model = build(args.model, s)
     model.compile()
     model.fit(*(x[: 2 * b] for x in inputs), batch_size=b, verbose=0, shuffle=False)
-    step = make_step(args.model, build(args.model, s), b, "cpu")
-    batches = [tuple(torch.as_tensor(x[i * b:(i + 1) * b]) for x in inputs)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    step = make_step(args.model, build(args.model, s), b, device)
+    batches = [tuple(torch.as_tensor(x[i * b:(i + 1) * b], device=device) for x in inputs)
                for i in range(args.steps)]
     if len(inputs) == 1:
         batches = [batch[0] for batch in batches]
