@@ -156,7 +156,16 @@ callbacks.ImageGrid.on_train_batch_end = on_train_batch_end
 sys.exit(cli.main(sys.argv[1:]))
 """
 
-CTRL_C_MID_EPOCH = KILL_MID_EPOCH.replace("signal.SIGKILL", "signal.SIGINT")
+# Ctrl-C in a terminal reaches Python's default SIGINT handler. A child inherits an ignored
+# SIGINT from its parent (a CI runner's background job, or a pytest process in which something
+# left it ignored: in the full suite under CI the child once trained on to exit 0), so the
+# script puts the default handler back, as a shell's foreground job has it.
+CTRL_C_MID_EPOCH = KILL_MID_EPOCH.replace("signal.SIGKILL", "signal.SIGINT").replace(
+    "from kerasgen import callbacks, cli\n",
+    "from kerasgen import callbacks, cli\n"
+    "if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:\n"
+    "    print('inherited SIGINT handler:', signal.getsignal(signal.SIGINT), file=sys.stderr)\n"
+    "    signal.signal(signal.SIGINT, signal.default_int_handler)\n")
 
 KILL_IN_FINAL_SAVE = """
 import os, signal, sys
