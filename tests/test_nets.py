@@ -85,7 +85,7 @@ def test_batch_norm_layer_equals_keras_layer_in_training(shape):
     results = []
     for layer in (ours, theirs):
         outputs = [keras.ops.convert_to_numpy(layer(x * (i + 1), training=True)) for i in range(2)]
-        grads = _input_and_weight_gradients(layer, x, weights)
+        grads = _input_and_weight_gradients(layer, x, weights, training=True)
         results.append((outputs, grads, [np.asarray(w) for w in layer.get_weights()]))
     (o1, g1, w1), (o2, g2, w2) = results
     for a, b in zip(o1 + g1 + w1, o2 + g2 + w2):
@@ -98,12 +98,12 @@ def test_batch_norm_layer_equals_keras_layer_in_training(shape):
                                rtol=1e-5, atol=1e-5)
 
 
-def _input_and_weight_gradients(layer, x, weights):
-    """d sum(layer(x) * weights) / d(x, gamma, beta), through the backend's autodiff, without
-    touching the layer's moving statistics."""
+def _input_and_weight_gradients(layer, x, weights, **call_kwargs):
+    """d sum(layer(x, **call_kwargs) * weights) / d(x, gamma, beta), through the backend's
+    autodiff, leaving the layer's non-trainable variables (moving statistics) as they were."""
     backend = keras.backend.backend()
     gamma, beta = (keras.ops.convert_to_numpy(v) for v in (layer.gamma, layer.beta))
-    moving = [np.asarray(v) for v in (layer.moving_mean, layer.moving_variance)]
+    kept = [np.asarray(v) for v in layer.non_trainable_variables]
 
     if backend == "tensorflow":
         import tensorflow as tf
@@ -111,13 +111,13 @@ def _input_and_weight_gradients(layer, x, weights):
         xs = [tf.constant(x), layer.gamma, layer.beta]
         with tf.GradientTape() as tape:
             tape.watch(xs[0])
-            y = tf.reduce_sum(layer(xs[0], training=True) * weights)
+            y = tf.reduce_sum(layer(xs[0], **call_kwargs) * weights)
         grads = [np.asarray(g) for g in tape.gradient(y, xs)]
     elif backend == "torch":
         import torch
 
         xt = torch.tensor(x, requires_grad=True)
-        y = (layer(xt, training=True) * torch.tensor(weights)).sum()
+        y = (layer(xt, **call_kwargs) * torch.tensor(weights)).sum()
         grads = [g.numpy() for g in torch.autograd.grad(y, [xt, layer.gamma.value,
                                                             layer.beta.value])]
     else:
@@ -125,12 +125,12 @@ def _input_and_weight_gradients(layer, x, weights):
 
         def f(x, g, b):
             non_trainable = [v.value for v in layer.non_trainable_variables]
-            y, _ = layer.stateless_call([g, b], non_trainable, x, training=True)
+            y, _ = layer.stateless_call([g, b], non_trainable, x, **call_kwargs)
             return (y * weights).sum()
 
         grads = [np.asarray(g) for g in jax.grad(f, argnums=(0, 1, 2))(x, gamma, beta)]
-    layer.moving_mean.assign(moving[0])
-    layer.moving_variance.assign(moving[1])
+    for variable, value in zip(layer.non_trainable_variables, kept):
+        variable.assign(value)
     return grads
 
 
@@ -156,40 +156,9 @@ def test_group_normalization_equals_keras_forward_and_backward(shape, groups):
     upstream = rng.standard_normal(shape).astype("float32")  # a loss that weighs every output
     results = []
     for layer in (ours, theirs):
-        y, grads = gradients_of(layer, x, upstream)
-        results.append((y, grads))
+        results.append((keras.ops.convert_to_numpy(layer(x)),
+                        _input_and_weight_gradients(layer, x, upstream)))
     (y1, g1), (y2, g2) = results
     np.testing.assert_allclose(y1, y2, rtol=1e-4, atol=1e-5)
     for a, b in zip(g1, g2):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-
-
-def gradients_of(layer, x, upstream):
-    """`layer(x)` and the gradients of `sum(layer(x) * upstream)` for x, gamma and beta."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        xt = tf.constant(x)
-        with tf.GradientTape() as tape:
-            tape.watch(xt)
-            y = layer(xt)
-            loss = tf.reduce_sum(y * upstream)
-        grads = tape.gradient(loss, [xt, layer.gamma.value, layer.beta.value])
-    elif backend == "jax":
-        import jax
-
-        def loss(x, gamma, beta):
-            y, _ = layer.stateless_call([gamma, beta], [], x)
-            return (y * upstream).sum(), y
-
-        (_, y), grads = jax.value_and_grad(loss, argnums=(0, 1, 2), has_aux=True)(
-            x, layer.gamma.value, layer.beta.value)
-    else:
-        import torch
-
-        xt = torch.tensor(x, requires_grad=True)
-        y = layer(xt)
-        grads = torch.autograd.grad((y * torch.tensor(upstream)).sum(),
-                                    [xt, layer.gamma.value, layer.beta.value])
-    return keras.ops.convert_to_numpy(y), [keras.ops.convert_to_numpy(g) for g in grads]
