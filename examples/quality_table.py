@@ -18,8 +18,9 @@ Steps (all on `kerasgen.data.synthetic_faces`, no download):
    faces.
 A recipe that keeps an EMA of its generator is scored twice from the same run: with the trained
 weights and with their average. Writes `table.md`, `table.json`, `<recipe>.png` (64 samples
-of each, from the average where there is one) and `<recipe>.keras` to `--out`; the table is
-rewritten after every recipe (atomically), and a rerun skips the recipes already measured.
+of each, from the average where there is one), `<recipe>.keras` and `classifier.keras` to
+`--out`; the table is rewritten after every recipe (atomically), and a rerun skips the recipes
+already measured and scores the new ones with the saved classifier (same features, same rows).
 """
 
 import argparse
@@ -107,17 +108,17 @@ def main():
         return synthetic_faces(image_size=size, seed=0, **kw)
 
     train = faces(n=args.n_images, batch_size=args.batch_size, attributes=ATTRIBUTES)
-    every_attribute = list(SYNTHETIC_ATTRIBUTES)
-    classifier = metrics.AttributeClassifier(every_attribute, image_size=size)
-    classifier.compile()
-    classifier.fit(faces(n=args.n_images, batch_size=64, attributes=every_attribute),
-                   epochs=args.classifier_epochs, verbose=2)
+    saved = read_table(args)
+    done = saved["rows"] if saved else []
+    classifier = feature_classifier(args, faces, resume=bool(done))
     extractor = features.ClassifierFeatures(classifier)
+    if done and extractor.fingerprint != saved.get("fingerprint"):
+        raise SystemExit(f"quality table: the rows in {args.out}/table.json were scored with "
+                         "another classifier than classifier.keras; use another --out")
     test_features = metrics.real_features(
         faces(n=args.n, batch_size=min(500, args.n), split="test", shuffle=False), extractor)
     train_features = metrics.real_features(
         faces(n=args.n, batch_size=min(500, args.n), shuffle=False), extractor)
-    done = read_rows(args)
     rows = [r for r in done if r["recipe"] == "real"] or [
         {"recipe": "real", "model": "Real faces (training split)", "seconds": 0.0, "epochs": 0,
          **metrics.sample_quality(test_features, train_features)}]
@@ -155,6 +156,27 @@ def main():
     write_figure(args, [r for r in rows if r["recipe"] != "real"])
 
 
+def feature_classifier(args, faces, resume):
+    """The classifier whose features every row is scored in: trained from seed 0 and saved as
+    `classifier.keras` in `--out`, so that a rerun adding recipes scores them in the same
+    features as the rows already there (a classifier trained again would be another one)."""
+    path = os.path.join(args.out, "classifier.keras")
+    if resume:
+        if not os.path.exists(path):
+            raise SystemExit(f"quality table: {args.out}/table.json has rows but no "
+                             "classifier.keras to score new ones in the same features; use "
+                             "another --out")
+        return keras.models.load_model(path)
+    keras.utils.set_random_seed(0)
+    every_attribute = list(SYNTHETIC_ATTRIBUTES)
+    classifier = metrics.AttributeClassifier(every_attribute, image_size=args.image_size)
+    classifier.compile()
+    classifier.fit(faces(n=args.n_images, batch_size=64, attributes=every_attribute),
+                   epochs=args.classifier_epochs, verbose=2)
+    save_model(classifier, path)
+    return classifier
+
+
 def write_figure(args, rows):
     """`samples.png`: the first 16 samples (4 x 4) of each recipe, titled with its FID (the
     averaged weights' where the recipe keeps an EMA)."""
@@ -187,17 +209,20 @@ def write_figure(args, rows):
         fig.savefig(temporary, format="png")
 
 
-def read_rows(args):
+def read_table(args):
     path = os.path.join(args.out, "table.json")
     if not os.path.exists(path):
-        return []
+        return None
     with open(path) as f:
         saved = json.load(f)
     keys = ("image_size", "n_images", "batch_size", "minutes", "n", "classifier_epochs")
     if any(saved["setup"].get(k) != getattr(args, k) for k in keys):
         raise SystemExit(f"quality table: {path} was measured with other settings; use another "
                          "--out")
-    return saved["rows"]
+    if saved.get("backend") != keras.backend.backend():
+        raise SystemExit(f"quality table: {path} was measured under the {saved.get('backend')} "
+                         "backend (training budgets are wall-clock time); use another --out")
+    return saved
 
 
 def write(args, rows, extractor):
@@ -222,7 +247,8 @@ def write(args, rows, extractor):
                      f"{accuracy} | {r.get('epochs', '')} | {r['seconds']:.0f} s |")
     write_text(os.path.join(args.out, "table.md"), "\n".join(table) + "\n")
     write_json(os.path.join(args.out, "table.json"),
-               {"setup": vars(args), "features": extractor.name, "rows": rows})
+               {"setup": vars(args), "backend": keras.backend.backend(), "features": extractor.name,
+                "fingerprint": extractor.fingerprint, "rows": rows})
     print("\n".join(table), flush=True)
 
 
