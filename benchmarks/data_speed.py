@@ -7,7 +7,10 @@ Sources (all offline; the files are written to a temporary folder first):
 
 - `synthetic`: `kerasgen.data.synthetic_faces(cache=False)`, every face drawn, through the
   iterator Keras' `fit` uses for a `PyDataset` (`workers` threads drawing ahead);
-- `synthetic-cached`: the same after one epoch has filled its in-memory cache;
+- `synthetic-fill`: `fill_cache(threads=workers)` of `synthetic_faces(cache=True)`: every face
+  drawn at once, as `fit`'s first epoch begins (chunks of hundreds of faces, so that NumPy's
+  work, which runs without the GIL, dominates);
+- `synthetic-cached`: batches of a filled cache (the later epochs);
 - `celeba`: `kerasgen.data.celeba` on a folder in CelebA's layout (178 x 218 JPEGs of synthetic
   faces), `num_parallel_calls=workers` decodes in tf.data;
 - `folder`: `kerasgen.data.image_folder` on 128 px PNGs, likewise.
@@ -86,7 +89,8 @@ def main():
     parser.add_argument("--batches", type=int, default=24, help="batches timed per pass")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", default="1,2")
-    parser.add_argument("--sources", default="synthetic,synthetic-cached,celeba,folder")
+    parser.add_argument("--sources",
+                        default="synthetic,synthetic-fill,synthetic-cached,celeba,folder")
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     n = args.batches * args.batch_size
@@ -102,7 +106,13 @@ def main():
                     pass
                 return lambda: pydataset_batches(data)
 
+            def fill():
+                data = synthetic_faces(n=n, image_size=size, batch_size=batch)
+                data.fill_cache(threads=workers)
+                yield data.as_numpy()[0]
+
             return {
+                "synthetic-fill": fill,
                 "synthetic": lambda: pydataset_batches(synthetic_faces(
                     n=n, image_size=size, batch_size=batch, cache=False, workers=workers)),
                 "synthetic-cached": cached,

@@ -346,7 +346,9 @@ def test_workers_fill_the_cache_from_several_threads_with_the_same_faces():
     from kerasgen.data.synthetic import default_workers
 
     assert 1 <= default_workers() <= 8
-    assert synthetic_faces(n=64, image_size=16, batch_size=32).workers == default_workers()
+    assert synthetic_faces(n=64, image_size=16, batch_size=32).workers == 1  # copies from memory
+    assert synthetic_faces(n=64, image_size=16, batch_size=32,
+                           cache=False).workers == default_workers()
     assert synthetic_faces(n=64, image_size=16, batch_size=32, workers=3).workers == 3
     with pytest.raises(DataError, match="workers must be an integer >= 1"):
         synthetic_faces(n=64, image_size=16, batch_size=32, workers=0)
@@ -359,3 +361,32 @@ def test_workers_fill_the_cache_from_several_threads_with_the_same_faces():
         for i in range(len(cached)):
             np.testing.assert_array_equal(batches[i], drawn[i])
             np.testing.assert_array_equal(cached[i], drawn[i])
+
+
+@pytest.mark.backend
+def test_fill_cache_draws_every_face_once_in_threads_and_fit_fills_it_first():
+    drawn = synthetic_faces(n=300, image_size=16, batch_size=32, cache=False, shuffle=False)
+    expected = np.concatenate([drawn[i] for i in range(len(drawn))])
+    cached = synthetic_faces(n=300, image_size=16, batch_size=32, shuffle=False)
+    first = cached[2]  # drawn on demand, before the fill
+    assert cached.fill_cache(threads=3) == 300 - 32  # the faces not drawn yet
+    assert cached.fill_cache() == 0
+    np.testing.assert_array_equal(cached._images[: len(expected)], expected)
+    np.testing.assert_array_equal(cached[2], first)
+    with pytest.raises(DataError, match="fill_cache needs a data set made with cache=True"):
+        drawn.fill_cache()
+    with pytest.raises(DataError, match="threads must be an integer >= 1"):
+        synthetic_faces(n=64, image_size=16, batch_size=32).fill_cache(threads=0)
+
+    class Seen(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 0:
+                self.rendered = int(data._rendered.sum())
+
+    data = synthetic_faces(n=256, image_size=16, batch_size=32, attributes=["Male"])
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    seen = Seen()
+    model.fit(data, epochs=1, steps_per_epoch=1, verbose=0, callbacks=[seen])
+    assert seen.rendered == 256  # all faces drawn before the first step

@@ -51,6 +51,7 @@ Use `synthetic_faces(...)` (a `keras.utils.PyDataset` for `model.fit`), or `samp
 and `render_faces` directly.
 """
 
+import concurrent.futures
 import functools
 import os
 import threading
@@ -819,11 +820,14 @@ class SyntheticFaces(keras.utils.PyDataset):
         shuffle: draw batches in a new order every epoch (a permutation from seed, split and
             epoch number), else in index order.
         drop_remainder: drop the last batch when it is smaller than `batch_size`.
-        cache: keep rendered images in memory (about n * image_size^2 * 3 bytes), so that
-            every epoch after the first costs no drawing.
-        workers: threads that draw batches ahead of the training step (`keras.utils.PyDataset`'s
-            `workers`); `"auto"`: one per CPU core, up to 8 (NumPy releases the GIL while it
-            draws). 1 draws each batch when the step asks for it.
+        cache: keep rendered images in memory (about n * image_size^2 * 3 bytes). The first
+            epoch then begins by drawing every face at once on all cores (`fill_cache`), and
+            every batch after that is a copy from memory.
+        workers: threads that prepare batches ahead of the training step
+            (`keras.utils.PyDataset`'s `workers`). `"auto"`: 1 with `cache` (a batch is a copy
+            from memory, cheaper than handing it over from another thread), else one per CPU
+            core, up to 8, that draw batches while the model trains (NumPy releases the GIL
+            while it draws).
         **pydataset_kwargs: `use_multiprocessing`, `max_queue_size` (of `PyDataset`).
     """
 
@@ -831,7 +835,7 @@ class SyntheticFaces(keras.utils.PyDataset):
                  attributes=None, shuffle=True, drop_remainder=True, cache=True,
                  workers="auto", **pydataset_kwargs):
         if workers == "auto":
-            workers = default_workers()
+            workers = 1 if cache else default_workers()
         super().__init__(workers=check_int(workers, "workers", minimum=1), **pydataset_kwargs)
         self._n = check_int(n, "n", minimum=1)
         self._image_size = _check_image_size(image_size)
@@ -887,6 +891,47 @@ class SyntheticFaces(keras.utils.PyDataset):
         seq = np.random.SeedSequence([self.seed, self._split_id, self._epoch, _SHUFFLE_STREAM])
         return np.random.default_rng(seq).permutation(self._n)
 
+    def on_epoch_begin(self):
+        """With `cache`, draws the faces not drawn yet before the epoch's first batch
+        (`fill_cache`)."""
+        if self.cache:
+            self.fill_cache()
+
+    def fill_cache(self, threads=None):
+        """Draws every face not in the cache yet, in `threads` threads (default: one per CPU
+        core, up to 8), in chunks of faces large enough that NumPy's work, which runs without the
+        GIL, dominates. `fit` calls it at the start of every epoch; afterwards each batch is a
+        copy from memory. Returns the number of faces drawn."""
+        if not self.cache:
+            raise DataError("fill_cache needs a data set made with cache=True.")
+        images, rendered = self._cache_arrays()
+        missing = np.flatnonzero(~rendered)
+        if not missing.size:
+            return 0
+        pieces = np.array_split(missing, -(-missing.size // (4 * _chunk_size(self._image_size))))
+        threads = min(len(pieces), default_workers() if threads is None else
+                      check_int(threads, "threads", minimum=1))
+
+        def draw(piece):
+            images[piece] = self._render(piece)
+            rendered[piece] = True
+
+        if threads == 1:
+            for piece in pieces:
+                draw(piece)
+        else:
+            with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+                list(pool.map(draw, pieces))
+        return int(missing.size)
+
+    def _cache_arrays(self):
+        with self._cache_lock:
+            if self._images is None:
+                size = self._image_size
+                self._images = np.empty((self._n, size, size, 3), np.uint8)
+                self._rendered = np.zeros(self._n, bool)
+            return self._images, self._rendered
+
     def on_epoch_end(self):
         """Moves to the next epoch's order (a new permutation when shuffling)."""
         self._epoch += 1
@@ -907,12 +952,7 @@ class SyntheticFaces(keras.utils.PyDataset):
             )
         if not self.cache:
             return self._render(indices)
-        with self._cache_lock:
-            if self._images is None:
-                size = self._image_size
-                self._images = np.empty((self._n, size, size, 3), np.uint8)
-                self._rendered = np.zeros(self._n, bool)
-            images, rendered = self._images, self._rendered
+        images, rendered = self._cache_arrays()
         missing = np.unique(indices[~rendered[indices]])
         if missing.size:  # two threads may draw the same face: the same pixels, written twice
             images[missing] = self._render(missing)

@@ -11,9 +11,9 @@ class Network(keras.Model):
     it, that the backend may run faster when called eagerly.
 
     Called eagerly on PyTorch, Keras' `Model` walks the graph and calls each layer through
-    `Layer.__call__` (input conversion, autocasting, name scopes, call contexts, masks): about
-    0.3 ms a layer on a CPU, more than the layer's own work at small sizes, paid every training
-    step by every layer. `kerasgen.backend.run_graph` walks the same graph calling each plain
+    `Layer.__call__` (input conversion, autocasting, name scopes, call contexts, masks): Python
+    work that can exceed the layer's own at small sizes, paid every training step by every
+    layer (docs/performance.md measures it). `kerasgen.backend.run_graph` walks the same graph calling each plain
     layer's `call` directly where that computes what Keras' call would (float32 layers without
     sub-layers, regularisers or masks; tensors of the declared dtypes); every other layer, and
     every other case (symbolic inputs, mixed precision, masks), goes through Keras. A call
