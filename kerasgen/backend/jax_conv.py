@@ -15,8 +15,11 @@ So its VJP is exact and fast in terms of that strided convolution:
     dx = conv(dy, w)                          (a plain strided convolution)
     dw = d<x, conv(dy, w)>/dw                 (that convolution's filter gradient)
 
-`conv_transpose` below computes the forward pass exactly as Keras does (the same `lax` call)
-and uses that backward pass. With `lax.conv_transpose` padding `(lo, hi)` along an axis of
+`conv_transpose` below uses that backward pass. Its forward pass is Keras' own `lax` call,
+except on XLA:CPU for strided layers with 8 or more output channels, where the input-dilated
+convolution itself is the slow part: there it is computed as one plain convolution per output
+phase (`_phase_conv_transpose`), the same sums without the multiplications by the dilation's
+zeros. `conv`'s input gradient, a transposed convolution, takes the same path. With `lax.conv_transpose` padding `(lo, hi)` along an axis of
 kernel size `k`, the adjoint convolution's padding is `(k - 1 - lo, k - 1 - hi)`, and it maps the
 output size back to the input size exactly for every stride; it is used only where both pads are
 >= 0 (Keras' "same" with stride <= kernel size, "valid" with stride <= kernel size, which covers
@@ -37,6 +40,7 @@ input-dilated one. `conv` below is `keras.ops.conv` with the input gradient comp
 import functools
 
 import jax
+import jax.numpy as jnp
 import keras
 from jax import lax
 
@@ -92,11 +96,69 @@ def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def _conv_transpose(x, kernel, strides, lax_padding, adjoint_padding):
-    # The very call keras.src.backend.jax.nn.conv_transpose makes.
-    return lax.conv_transpose(
-        x, kernel, strides, padding=lax_padding, dimension_numbers=_DIMENSION_NUMBERS,
-        transpose_kernel=True,
-    )
+    if not _phases_are_faster(strides, kernel.shape[2]):  # the very call Keras makes
+        return lax.conv_transpose(
+            x, kernel, strides, padding=lax_padding, dimension_numbers=_DIMENSION_NUMBERS,
+            transpose_kernel=True,
+        )
+    return _phase_conv_transpose(x, kernel, strides, lax_padding)
+
+
+def _phases_are_faster(strides, out_channels):
+    """Where `_phase_conv_transpose` beats `lax.conv_transpose`: strided, on XLA:CPU (GPUs run
+    input-dilated convolutions natively), with 8 or more output channels (with 3, an RGB output
+    layer, the phases' narrow convolutions cost more than the dilation saves)."""
+    return (any(s > 1 for s in strides) and out_channels >= 8
+            and jax.default_backend() == "cpu")
+
+
+def _phase_conv_transpose(x, kernel, strides, lax_padding):
+    """`lax.conv_transpose(x, kernel, strides, lax_padding, transpose_kernel=True)` without
+    dilating the input.
+
+    `lax.conv_transpose` correlates the input *dilated* by the stride (s - 1 zeros between
+    pixels) with the flipped kernel, and XLA:CPU runs that input-dilated convolution several
+    times slower than a plain one (docs/performance.md, benchmarks/conv_ops.py). Of the
+    dilated input, an output pixel at position o = s * m + p (phase p) sees only the kernel taps
+    t = t0 + s * r with t0 = (lo - p) mod s, at input pixels m + r + c with
+    c = (p + t0 - lo) / s. So each of the s * s output phases is a plain stride-1 convolution of
+    the undilated input with that phase's taps of the kernel, and the phases interleave into
+    the output: the same sums (in another order) with none of the multiplications by zero.
+    """
+    flipped = jnp.flip(kernel, (0, 1)).swapaxes(2, 3)  # (kh, kw, in, out): taps as correlated
+    n, *spatial, _ = x.shape
+    out_channels = kernel.shape[2]
+    axes = []  # per spatial axis: output size, and per phase (t0, taps, pad lo, pad hi, length)
+    for size, k, s, (lo, hi) in zip(spatial, kernel.shape[:2], strides, lax_padding):
+        out = (size - 1) * s + 1 + lo + hi - k + 1
+        longest = -(-out // s)
+        phases = []
+        for p in range(s):
+            t0 = (lo - p) % s
+            taps = max(0, -(-(k - t0) // s))
+            length = max(0, -(-(out - p) // s))
+            c = (p + t0 - lo) // s
+            # Input pixels m + c .. m + c + taps - 1 for m < length, zeros outside the image.
+            phases.append((t0, taps, -c, length + taps - 1 - (size - c), length))
+        axes.append((out, longest, phases))
+    (out_h, long_h, phases_h), (out_w, long_w, phases_w) = axes
+    rows = []
+    for t0_h, taps_h, lo_h, hi_h, len_h in phases_h:
+        row = []
+        for t0_w, taps_w, lo_w, hi_w, len_w in phases_w:
+            if taps_h and taps_w and len_h and len_w:
+                padded = lax.pad(x, jnp.zeros((), x.dtype),
+                                 ((0, 0, 0), (lo_h, hi_h, 0), (lo_w, hi_w, 0), (0, 0, 0)))
+                taps = flipped[t0_h::strides[0], t0_w::strides[1]]
+                phase = lax.conv_general_dilated(padded, taps, (1, 1), "VALID",
+                                                 dimension_numbers=_DIMENSION_NUMBERS)
+            else:  # no tap of the kernel reaches this phase
+                phase = jnp.zeros((n, len_h, len_w, out_channels), x.dtype)
+            row.append(jnp.pad(phase, ((0, 0), (0, long_h - len_h), (0, long_w - len_w),
+                                       (0, 0))))
+        rows.append(jnp.stack(row, axis=3).reshape(n, long_h, long_w * strides[1], -1))
+    y = jnp.stack(rows, axis=2).reshape(n, long_h * strides[0], long_w * strides[1], -1)
+    return y[:, :out_h, :out_w]
 
 
 def _adjoint_conv(dy, kernel, strides, adjoint_padding):
