@@ -190,7 +190,8 @@ def write_figure(args, rows):
     best = {}
     for r in rows:  # the EMA row comes after the raw one
         best[r["recipe"]] = r
-    shown = [r for r in best.values() if os.path.exists(os.path.join(args.out, f"{r['recipe']}.png"))]
+    shown = [r for r in best.values()
+             if os.path.exists(os.path.join(args.out, f"{r['recipe']}.png"))]
     if not shown:
         return
     columns = min(5, len(shown))

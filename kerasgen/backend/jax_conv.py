@@ -19,8 +19,9 @@ So its VJP is exact and fast in terms of that strided convolution:
 except on XLA:CPU for strided layers with 8 or more output channels, where the input-dilated
 convolution itself is the slow part: there it is computed as one plain convolution per output
 phase (`_phase_conv_transpose`), the same sums without the multiplications by the dilation's
-zeros. `conv`'s input gradient, a transposed convolution, takes the same path. With `lax.conv_transpose` padding `(lo, hi)` along an axis of
-kernel size `k`, the adjoint convolution's padding is `(k - 1 - lo, k - 1 - hi)`, and it maps the
+zeros. `conv`'s input gradient, a transposed convolution, takes the same path.
+
+With `lax.conv_transpose` padding `(lo, hi)` along an axis of kernel size `k`, the adjoint convolution's padding is `(k - 1 - lo, k - 1 - hi)`, and it maps the
 output size back to the input size exactly for every stride; it is used only where both pads are
 >= 0 (Keras' "same" with stride <= kernel size, "valid" with stride <= kernel size, which covers
 every DCGAN layer). Other arguments raise `UnsupportedConvTranspose`; check `is_supported` first

@@ -996,7 +996,8 @@ class SyntheticFaces(keras.utils.PyDataset):
 def default_workers():
     """Threads that draw synthetic faces by default: one per CPU core this process may use,
     up to 8."""
-    cores = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    cores = (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
+             else range(os.cpu_count() or 1))
     return max(1, min(8, len(cores)))
 
 
