@@ -23,9 +23,10 @@ zeros. `conv`'s input gradient, a transposed convolution, takes the same path.
 
 With `lax.conv_transpose` padding `(lo, hi)` along an axis of kernel size `k`, the adjoint
 convolution's padding is `(k - 1 - lo, k - 1 - hi)`, and it maps the output size back to the
-input size exactly for every stride; it is used only where both pads are >= 0 (Keras' "same" with stride <= kernel size, "valid" with stride <= kernel size, which covers
-every DCGAN layer). Other arguments raise `UnsupportedConvTranspose`; check `is_supported` first
-to fall back to `keras.ops.conv_transpose`.
+input size exactly for every stride; it is used only where both pads are >= 0 (Keras' "same"
+with stride <= kernel size, "valid" with stride <= kernel size, which covers every DCGAN
+layer). Other arguments raise `UnsupportedConvTranspose`; check `is_supported` first to fall
+back to `keras.ops.conv_transpose`.
 
 Reverse-over-reverse differentiation (a gradient penalty through a transposed convolution)
 works: the backward pass is plain `lax` and differentiable. Forward-mode (`jax.jvp`,
