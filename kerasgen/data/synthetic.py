@@ -904,7 +904,7 @@ class SyntheticFaces(keras.utils.PyDataset):
         copy from memory. Returns the number of faces drawn."""
         if not self.cache:
             raise DataError("fill_cache needs a data set made with cache=True.")
-        images, rendered = self._cache_arrays()
+        _, rendered = self._cache_arrays()
         missing = np.flatnonzero(~rendered)
         if not missing.size:
             return 0
@@ -912,16 +912,12 @@ class SyntheticFaces(keras.utils.PyDataset):
         threads = min(len(pieces), default_workers() if threads is None else
                       check_int(threads, "threads", minimum=1))
 
-        def draw(piece):
-            images[piece] = self._render(piece)
-            rendered[piece] = True
-
         if threads == 1:
             for piece in pieces:
-                draw(piece)
+                self._draw_into_cache(piece)
         else:
             with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-                list(pool.map(draw, pieces))
+                list(pool.map(self._draw_into_cache, pieces))
         return int(missing.size)
 
     def _cache_arrays(self):
@@ -955,9 +951,13 @@ class SyntheticFaces(keras.utils.PyDataset):
         images, rendered = self._cache_arrays()
         missing = np.unique(indices[~rendered[indices]])
         if missing.size:  # two threads may draw the same face: the same pixels, written twice
-            images[missing] = self._render(missing)
-            rendered[missing] = True
+            self._draw_into_cache(missing)
         return images[indices]
+
+    def _draw_into_cache(self, indices):
+        images, rendered = self._cache_arrays()
+        images[indices] = self._render(indices)
+        rendered[indices] = True
 
     def __getstate__(self):  # a lock neither pickles nor deep-copies
         state = dict(self.__dict__)
