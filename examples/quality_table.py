@@ -19,8 +19,9 @@ Steps (all on `kerasgen.data.synthetic_faces`, no download):
 A recipe that keeps an EMA of its generator is scored twice from the same run: with the trained
 weights and with their average. Writes `table.md`, `table.json`, `<recipe>.png` (64 samples
 of each, from the average where there is one), `<recipe>.keras` and `classifier.keras` to
-`--out`; the table is rewritten after every recipe (atomically), and a rerun skips the recipes
-already measured and scores the new ones with the saved classifier (same features, same rows).
+`--out`; the table is rewritten after every recipe (atomically), and a rerun keeps every row
+already measured (whichever `--recipes` it names), skips those recipes and scores the new ones
+with the saved classifier (same features).
 """
 
 import argparse
@@ -119,14 +120,14 @@ def main():
         faces(n=args.n, batch_size=min(500, args.n), split="test", shuffle=False), extractor)
     train_features = metrics.real_features(
         faces(n=args.n, batch_size=min(500, args.n), shuffle=False), extractor)
-    rows = [r for r in done if r["recipe"] == "real"] or [
+    # Every row measured before stays, whether or not this run names its recipe again.
+    rows = list(done) or [
         {"recipe": "real", "model": "Real faces (training split)", "seconds": 0.0, "epochs": 0,
          **metrics.sample_quality(test_features, train_features)}]
     write(args, rows, extractor)
 
     for name in args.recipes.split(","):
         if any(r["recipe"] == name for r in done):
-            rows.extend(r for r in done if r["recipe"] == name)
             print(f"quality table: {name} measured already (table.json); skipped", flush=True)
             continue
         label, cls, options = RECIPES[name]

@@ -1,6 +1,6 @@
-"""examples/quality_table.py: a rerun keeps the rows already measured and scores the new
-recipes in the same features (the classifier the first run trained and saved), and refuses to
-mix feature spaces."""
+"""examples/quality_table.py: a rerun keeps every row already measured (named again or not),
+scores the new recipes in the same features (the classifier the first run trained and saved),
+and refuses to mix feature spaces."""
 
 import json
 import os
@@ -39,6 +39,12 @@ def test_a_rerun_scores_new_recipes_with_the_first_runs_classifier(tmp_path):
     assert after["fingerprint"] == before["fingerprint"]  # the saved classifier, not a new one
     assert after["rows"][:2] == before["rows"]  # the real faces' and ae's rows as they were
     assert [(r["recipe"], r["ema"]) for r in after["rows"][2:]] == [("vae", False), ("vae", True)]
+
+    # A rerun that names only some recipes keeps every row (it once dropped the unnamed ones).
+    rerun = run(tmp_path, "vae")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert "vae measured already" in rerun.stdout
+    assert table(tmp_path)["rows"] == after["rows"]
 
     os.remove(tmp_path / "classifier.keras")
     third = run(tmp_path, "ae,dcgan")
