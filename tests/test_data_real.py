@@ -224,6 +224,19 @@ def test_celeba_tfds_with_mock_data():
     assert flipped.shape == images.shape and not np.array_equal(flipped, images)
 
 
+def test_pipelines_run_without_tf_data_autotuning(celeba_dir, asymmetric_dir):
+    """Releasing an autotuned data set's iterator (every epoch of `fit`) waits for tf.data's
+    autotuning thread to wake, up to a minute later; kerasgen's data sets set their own
+    parallelism and turn autotuning off."""
+    import tensorflow_datasets as tfds
+
+    with tfds.testing.mock_data(num_examples=6):
+        tfds_data = celeba_tfds(split="validation", batch_size=3, image_size=32)
+    for dataset in (celeba(celeba_dir, image_size=16, batch_size=4), tfds_data,
+                    image_folder(asymmetric_dir, image_size=16, batch_size=4, flip=True)):
+        assert dataset.options().autotune.enabled is False
+
+
 def test_celeba_tfds_not_prepared_says_where(tmp_path):
     with pytest.raises(DataError, match="not prepared|no prepared") as error:
         celeba_tfds(data_dir=tmp_path)

@@ -220,7 +220,7 @@ def celeba(
             the first few; images that pass the check yet fail to decode are skipped too.
         validate: `"quick"`, the structural check, or `"full"`: decode every image with
             Pillow up front (several times slower, catches damage inside the data too).
-        num_parallel_calls: parallel decodes; `None` lets tf.data tune it.
+        num_parallel_calls: parallel decodes; `None`: one per CPU core, up to 8.
         cache: keep the decoded, resized images in memory after the first epoch (before
             augmentation; about 12 KiB per image at 64x64). Later epochs reshuffle them in a
             buffer of about 256 MiB.
@@ -332,5 +332,5 @@ def celeba_tfds(
         values = [tf.cast(example["attributes"][name], tf.float32) for name in attributes]
         return image, tf.stack(values)
 
-    images = examples.map(select, num_parallel_calls=tf.data.AUTOTUNE)
+    images = examples.map(select, num_parallel_calls=pipeline._parallel())
     return pipeline.finish(images, reshuffle=pipeline.shuffle)

@@ -89,7 +89,7 @@ def image_folder(
         on_error: `"raise"` (a bad image raises `DataError` naming it) or `"skip"` (bad
             images are left out, with a warning that counts them and names the first few).
         validate: `"quick"` (structural check) or `"full"` (decode every image with Pillow).
-        num_parallel_calls: parallel decodes; `None` lets tf.data tune it.
+        num_parallel_calls: parallel decodes; `None`: one per CPU core, up to 8.
         cache: keep the decoded, resized images in memory after the first epoch.
 
     Returns:

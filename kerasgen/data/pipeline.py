@@ -176,6 +176,14 @@ def _screen_one(path, full):
     return None
 
 
+def default_workers():
+    """Threads that draw or decode images by default: one per CPU core this process may use,
+    up to 8."""
+    cores = (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
+             else range(os.cpu_count() or 1))
+    return max(1, min(8, len(cores)))
+
+
 def thread_map(fn, items, chunk=256):
     """`[fn(x) for x in items]` on 8 threads, which overlap the waits of a cold or network
     disk (and Pillow's decoding, which releases the GIL)."""
@@ -270,9 +278,9 @@ class Pipeline:
         self.seeds = [int(s) for s in np.random.SeedSequence(self.seed).generate_state(3)]
 
     def _parallel(self):
-        import tensorflow as tf
-
-        return self.num_parallel_calls or tf.data.AUTOTUNE
+        """Parallel decodes: as asked, else one per core (tf.data's autotuning is off, see
+        `finish`)."""
+        return self.num_parallel_calls or default_workers()
 
     def from_files(self, paths, labels=None, contents=None, skip_errors=False):
         """A batched data set of the image files at `paths` (with rows of `labels`, if given).
@@ -353,7 +361,12 @@ class Pipeline:
                 self._augment_element, num_parallel_calls=self._parallel()
             )
         images = images.batch(self.batch_size, drop_remainder=self.drop_remainder)
-        return images.prefetch(tf.data.AUTOTUNE)
+        # Autotuning off: releasing an autotuned data set's iterator (at the end of every epoch
+        # of `fit`) waits for tf.data's autotuning thread to wake, up to a minute later
+        # (docs/performance.md). Parallelism is set above; prefetch grows its own buffer.
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        return images.prefetch(tf.data.AUTOTUNE).with_options(options)
 
     def _augment_element(self, element, draw):
         import tensorflow as tf

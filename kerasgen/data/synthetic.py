@@ -53,13 +53,13 @@ and `render_faces` directly.
 
 import concurrent.futures
 import functools
-import os
 import threading
 
 import keras
 import numpy as np
 
 from kerasgen.data.pipeline import check_int
+from kerasgen.data.pipeline import default_workers
 from kerasgen.errors import AttributeNameError
 from kerasgen.errors import DataError
 
@@ -827,7 +827,11 @@ class SyntheticFaces(keras.utils.PyDataset):
             (`keras.utils.PyDataset`'s `workers`). `"auto"`: 1 with `cache` (a batch is a copy
             from memory, cheaper than handing it over from another thread), else one per CPU
             core, up to 8, that draw batches while the model trains (NumPy releases the GIL
-            while it draws).
+            while it draws); at least 2 under the TensorFlow backend, where Keras reads a
+            single-worker `PyDataset` through a tf.data pipeline with autotuning on, whose
+            autotuning thread holds up the end of every epoch until its next wake (up to a
+            minute; docs/performance.md), and turns autotuning off when it runs its own
+            worker threads.
         **pydataset_kwargs: `use_multiprocessing`, `max_queue_size` (of `PyDataset`).
     """
 
@@ -836,6 +840,8 @@ class SyntheticFaces(keras.utils.PyDataset):
                  workers="auto", **pydataset_kwargs):
         if workers == "auto":
             workers = 1 if cache else default_workers()
+            if keras.backend.backend() == "tensorflow":
+                workers = max(workers, 2)
         super().__init__(workers=check_int(workers, "workers", minimum=1), **pydataset_kwargs)
         self._n = check_int(n, "n", minimum=1)
         self._image_size = _check_image_size(image_size)
@@ -991,14 +997,6 @@ class SyntheticFaces(keras.utils.PyDataset):
         return (f"SyntheticFaces(n={self._n}, image_size={self._image_size}, "
                 f"batch_size={self.batch_size}, seed={self.seed}, split={self.split!r}, "
                 f"attributes={names})")
-
-
-def default_workers():
-    """Threads that draw synthetic faces by default: one per CPU core this process may use,
-    up to 8."""
-    cores = (os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity")
-             else range(os.cpu_count() or 1))
-    return max(1, min(8, len(cores)))
 
 
 def synthetic_faces(n=20_000, image_size=64, batch_size=64, seed=0, split="train", attributes=None,
