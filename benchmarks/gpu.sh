@@ -4,8 +4,8 @@
 #     bash benchmarks/gpu.sh [OUT_DIR]        # default: benchmarks/results/gpu-<date>
 #
 # 1. benchmarks/throughput.py: DCGAN 64 px, kerasgen fit against the textbook loops, per backend.
-# 2. benchmarks/models.py: every model's fit per backend (and the TensorFlow textbook loops
-#    where TensorFlow is installed).
+# 2. benchmarks/models.py: every model's fit per backend against the textbook loops, then in
+#    mixed_bfloat16; benchmarks/data_wait.py: the data wait per step, per backend.
 # 3. One epoch of 20,000 synthetic 64 px faces per model and backend with `kerasgen train`,
 #    timed, keeping the grids (the first epoch includes compilation).
 # Backends that are not installed are skipped, and said so. Everything is written to OUT_DIR.
@@ -27,6 +27,16 @@ python3 benchmarks/throughput.py --backends "$list" --steps 50 --json "$OUT/dcga
   2>&1 | tee "$OUT/throughput.log"
 python3 benchmarks/models.py --backends "$list" --steps 30 --json "$OUT/models64.json" \
   2>&1 | tee "$OUT/models.log"
+# Mixed precision: the same kerasgen rows in mixed_bfloat16 (tensor cores), against the float32
+# rows above (the issue's target: >= 1.5x faster).
+python3 benchmarks/models.py --backends "$list" --steps 30 --policy mixed_bfloat16 \
+  --json "$OUT/models64_bf16.json" 2>&1 | tee "$OUT/models_bf16.log"
+# The data wait per step: synthetic faces drawn while training, the cache's first and later
+# epochs, against the same batches from memory.
+for b in "${backends[@]}"; do
+  KERAS_BACKEND=$b python3 benchmarks/data_wait.py --image-size 64 --steps 100 --rounds 3 \
+    --json "$OUT/data_wait_$b.json" 2>&1 | tee -a "$OUT/data_wait.log"
+done
 # PyTorch's per-step Python: fit with kerasgen's direct layer calls, with Keras' calls, and the
 # torch.nn loop, interleaved in one process (16 and 64 px).
 if [[ " ${backends[*]} " == *" torch "* ]]; then

@@ -319,6 +319,7 @@ def run_kerasgen(args, batches):
         def on_epoch_end(self, epoch, logs=None):  # logs are read back: the device is synced.
             self.seconds = time.perf_counter() - self.start
 
+    keras.mixed_precision.set_global_policy(args.policy)
     model = build(args.model, args.image_size)
     model.compile()
     fit = dict(batch_size=args.batch_size, epochs=1, shuffle=False, verbose=0)
@@ -415,7 +416,7 @@ def worker(args):
 def run_row(args, model, backend, key):
     return run_worker(__file__, [
         "--worker", key, "--model", model, "--image-size", args.image_size,
-        "--batch-size", args.batch_size, "--steps", args.steps,
+        "--batch-size", args.batch_size, "--steps", args.steps, "--policy", args.policy,
     ], backend, args.timeout)
 
 
@@ -427,6 +428,7 @@ def save(args, info, rows, matmul=None):
         "machine": info, "versions": versions(),
         "config": {"image_size": args.image_size, "batch_size": args.batch_size,
                    "timed_steps": args.steps, "warmup_steps": WARMUP_STEPS,
+                   "policy": args.policy,
                    "repeats": args.repeats},
         "matmul_gflop_per_s": {b: m.get("gflop_per_s") for b, m in (matmul or {}).items()},
         "rows": rows})
@@ -446,6 +448,10 @@ def main(argv=None):
                              "ratio the median of the ratios of rounds run side by side")
     parser.add_argument("--json", help="also write the results as JSON to this path")
     parser.add_argument("--timeout", type=float, default=1200, help="seconds per row")
+    parser.add_argument("--policy", default="float32",
+                        help="Keras dtype policy of the kerasgen rows (float32, mixed_bfloat16, "
+                             "mixed_float16); the textbook loops are float32, so with another "
+                             "policy only the kerasgen rows run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -459,17 +465,17 @@ def main(argv=None):
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     info = machine()
     print(f"Machine: {info['cpu']}, {info['cores']} cores; versions {versions()}")
-    print(f"{args.image_size} px, batch {args.batch_size}, fp32; {WARMUP_STEPS} warm-up steps, "
+    print(f"{args.image_size} px, batch {args.batch_size}, {args.policy}; {WARMUP_STEPS} warm-up "
+          "steps, "
           f"then {args.steps} timed steps per row, each row in its own process.\n")
     rows = []
     for model in models:
         plan = [(b, "kerasgen", "kerasgen fit") for b in backends]
-        if "tensorflow" in backends:
-            plan.append(("tensorflow", "textbook", "textbook tf.GradientTape loop"))
-        if "torch" in backends:
-            plan.append(("torch", "textbook_torch", "textbook torch.nn loop"))
-        if "jax" in backends:
-            plan.append(("jax", "textbook_jax", "textbook jax.jit step"))
+        textbooks = {"tensorflow": ("textbook", "textbook tf.GradientTape loop"),
+                     "torch": ("textbook_torch", "textbook torch.nn loop"),
+                     "jax": ("textbook_jax", "textbook jax.jit step")}
+        if args.policy == "float32":  # the textbook loops are float32 only
+            plan += [(b, *textbooks[b]) for b in textbooks if b in backends]
         samples = {key_: [] for key_ in plan}
         for round_ in range(args.repeats):
             shift = round_ % len(plan)
