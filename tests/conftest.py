@@ -13,6 +13,13 @@ import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ["KERAS_BACKEND"] == "jax":
+    # XLA compiles without LLVM's optimisation passes, here and in the tests' subprocesses:
+    # the same HLO, the same operations in the same order, only slower machine code, and
+    # compiling is most of what a test's tiny model costs (tests/test_cli.py and test_runs.py:
+    # 213 s against 271 s). tests/test_cross_backend.py's JAX processes did this already.
+    os.environ["XLA_FLAGS"] = " ".join(
+        filter(None, [os.environ.get("XLA_FLAGS"), "--xla_backend_optimization_level=0"]))
 
 import keras  # noqa: E402
 
