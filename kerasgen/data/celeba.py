@@ -332,5 +332,5 @@ def celeba_tfds(
         values = [tf.cast(example["attributes"][name], tf.float32) for name in attributes]
         return image, tf.stack(values)
 
-    images = examples.map(select, num_parallel_calls=pipeline._parallel())
+    images = examples.map(select, num_parallel_calls=pipeline.parallel_calls())
     return pipeline.finish(images, reshuffle=pipeline.shuffle)

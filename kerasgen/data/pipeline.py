@@ -277,7 +277,7 @@ class Pipeline:
         # Independent seeds for the file order, the decoded-image shuffle and augmentation.
         self.seeds = [int(s) for s in np.random.SeedSequence(self.seed).generate_state(3)]
 
-    def _parallel(self):
+    def parallel_calls(self):
         """Parallel decodes: as asked, else one per core (tf.data's autotuning is off, see
         `finish`)."""
         return self.num_parallel_calls or default_workers()
@@ -314,7 +314,7 @@ class Pipeline:
         files = tf.data.Dataset.range(n)
         if self.shuffle:  # every epoch a new order of the whole list; cached: one order, once
             files = files.shuffle(n, seed=self.seeds[0], reshuffle_each_iteration=not self.cache)
-        images = files.map(load, num_parallel_calls=self._parallel())
+        images = files.map(load, num_parallel_calls=self.parallel_calls())
         if skip_errors:
             images = images.ignore_errors(log_warning=True)
         if self.cache:
@@ -358,7 +358,7 @@ class Pipeline:
         if self.flip or self.color_jitter:
             draws = tf.data.Dataset.random(seed=self.seeds[2], rerandomize_each_iteration=True)
             images = tf.data.Dataset.zip(images, draws).map(
-                self._augment_element, num_parallel_calls=self._parallel()
+                self._augment_element, num_parallel_calls=self.parallel_calls()
             )
         images = images.batch(self.batch_size, drop_remainder=self.drop_remainder)
         # Autotuning off: releasing an autotuned data set's iterator (at the end of every epoch
