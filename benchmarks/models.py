@@ -391,19 +391,30 @@ def time_steps(step, batches, timed):
     return warmup, time.perf_counter() - start
 
 
+#: Per backend, the textbook row: (worker key, label).
+TEXTBOOKS = {"tensorflow": ("textbook", "textbook tf.GradientTape loop"),
+             "torch": ("textbook_torch", "textbook torch.nn loop"),
+             "jax": ("textbook_jax", "textbook jax.jit step")}
 RUNS = {"kerasgen": run_kerasgen, "textbook": run_textbook, "textbook_torch": run_torch_textbook,
         "textbook_jax": run_jax_textbook}
+
+
+def fixed_batches(model, batch_size, image_size):
+    """The `NUM_BATCHES` random uint8 batches every row trains on (with 0/1 float32 attributes
+    for the conditional GAN), the same in every process."""
+    rng = np.random.default_rng(0)
+    shape = (NUM_BATCHES, batch_size, image_size, image_size, 3)
+    batches = list(rng.integers(0, 256, shape, dtype="uint8"))
+    if model == "cgan":
+        labels = rng.integers(0, 2, (NUM_BATCHES, batch_size, len(CGAN_ATTRIBUTES)))
+        batches = [(images, y.astype("float32")) for images, y in zip(batches, labels)]
+    return batches
 
 
 def worker(args):
     import resource
 
-    rng = np.random.default_rng(0)
-    shape = (NUM_BATCHES, args.batch_size, args.image_size, args.image_size, 3)
-    batches = list(rng.integers(0, 256, shape, dtype="uint8"))
-    if args.model == "cgan":
-        labels = rng.integers(0, 2, (NUM_BATCHES, args.batch_size, len(CGAN_ATTRIBUTES)))
-        batches = [(images, y.astype("float32")) for images, y in zip(batches, labels)]
+    batches = fixed_batches(args.model, args.batch_size, args.image_size)
     run = RUNS[args.worker]
     warmup, seconds = run(args, batches)
     print("RESULT " + json.dumps({
@@ -466,16 +477,12 @@ def main(argv=None):
     info = machine()
     print(f"Machine: {info['cpu']}, {info['cores']} cores; versions {versions()}")
     print(f"{args.image_size} px, batch {args.batch_size}, {args.policy}; {WARMUP_STEPS} warm-up "
-          "steps, "
-          f"then {args.steps} timed steps per row, each row in its own process.\n")
+          f"steps, then {args.steps} timed steps per row, each row in its own process.\n")
     rows = []
     for model in models:
         plan = [(b, "kerasgen", "kerasgen fit") for b in backends]
-        textbooks = {"tensorflow": ("textbook", "textbook tf.GradientTape loop"),
-                     "torch": ("textbook_torch", "textbook torch.nn loop"),
-                     "jax": ("textbook_jax", "textbook jax.jit step")}
         if args.policy == "float32":  # the textbook loops are float32 only
-            plan += [(b, *textbooks[b]) for b in textbooks if b in backends]
+            plan += [(b, *TEXTBOOKS[b]) for b in TEXTBOOKS if b in backends]
         samples = {key_: [] for key_ in plan}
         for round_ in range(args.repeats):
             shift = round_ % len(plan)
@@ -495,8 +502,7 @@ def main(argv=None):
                 result["img_per_s_rounds"] = [r["img_per_s"] for r in ok]
             result.update(model=model, backend=backend, implementation=key, label=label)
             rows.append(result)
-        for backend, key in (("tensorflow", "textbook"), ("torch", "textbook_torch"),
-                             ("jax", "textbook_jax")):
+        for backend, (key, _) in TEXTBOOKS.items():
             mine = next((r for r in rows if r["model"] == model and r["backend"] == backend
                          and r["implementation"] == "kerasgen" and "img_per_s" in r), None)
             book = next((r for r in rows if r["model"] == model

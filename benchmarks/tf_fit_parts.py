@@ -28,17 +28,14 @@ def main():
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
+    import keras
     import tensorflow as tf
 
     bs, n = args.batch_size, models.NUM_BATCHES
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (n, bs, args.image_size, args.image_size, 3), dtype="uint8")
-    labels = rng.integers(0, 2, (n, bs, len(models.CGAN_ATTRIBUTES))).astype("float32")
-    conditional = args.model == "cgan"
-    batches = [(images[i], labels[i]) if conditional else images[i] for i in range(n)]
-    arrays = (np.concatenate([images[i % n] for i in range(args.steps)]),)
-    if conditional:
-        arrays += (np.concatenate([labels[i % n] for i in range(args.steps)]),)
+    batches = models.fixed_batches(args.model, bs, args.image_size)  # what models.py trains on
+    parts = [b if isinstance(b, tuple) else (b,) for b in batches]
+    arrays = tuple(np.concatenate([parts[i % n][j] for i in range(args.steps)])
+                   for j in range(len(parts[0])))
     tensors = [tf.nest.map_structure(tf.constant, b) for b in batches]
 
     def built():
@@ -50,8 +47,6 @@ def main():
     fitted, bare_model = built(), built()
     bare = tf.function(bare_model.train_step)
     textbook = models.tf_textbook_step(args.model, models.build(args.model, args.image_size), bs)
-
-    import keras
 
     class Epoch(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
