@@ -8,7 +8,7 @@ Sources (all offline; the files are written to a temporary folder first):
 - `synthetic`: `kerasgen.data.synthetic_faces(cache=False)`, every face drawn, through the
   iterator Keras' `fit` uses for a `PyDataset` (`workers` threads drawing ahead);
 - `synthetic-fill`: `fill_cache(threads=workers)` of `synthetic_faces(cache=True)`: every face
-  drawn at once, as `fit`'s first epoch begins (chunks of hundreds of faces, so that NumPy's
+  drawn at once, as `fit`'s first epoch begins (chunks of up to 2,048 faces, so that NumPy's
   work, which runs without the GIL, dominates);
 - `synthetic-cached`: batches of a filled cache (the later epochs);
 - `celeba`: `kerasgen.data.celeba` on a folder in CelebA's layout (178 x 218 JPEGs of synthetic
@@ -97,7 +97,8 @@ def main():
     size, batch = args.image_size, args.batch_size
     rows = []
     with tempfile.TemporaryDirectory() as root:
-        celeba_path, folder_path = write_files(root, n)
+        files = {"celeba", "folder"} & set(args.sources.split(","))
+        celeba_path, folder_path = write_files(root, n) if files else (None, None)
 
         def sources(workers):
             def cached():

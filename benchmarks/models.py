@@ -5,7 +5,9 @@
 
 For each model, rows (each in its own subprocess, on the same fixed random uint8 batches):
 
-- kerasgen `fit` with `compile()`'s defaults, under each backend in `--backends`;
+- kerasgen `fit` with `compile()`'s defaults, under each backend in `--backends` (fed NumPy
+  arrays; under TensorFlow a tf.data pipeline of them with autotuning off, as kerasgen's data
+  sources deliver batches there);
 - a textbook TensorFlow loop: the *same networks* (taken from the kerasgen model, so the layers
   and sizes are identical) trained by a plain `tf.GradientTape` step in `tf.function`, written
   as the Keras examples write it (DCGAN and WGAN-GP "overriding train_step", the VAE example;
@@ -326,15 +328,30 @@ def run_kerasgen(args, batches):
 
     def inputs(chosen):
         if isinstance(batches[0], tuple):  # (images, labels) for the conditional GAN
-            return tuple(np.concatenate([b[j] for b in chosen]) for j in range(2))
-        return (np.concatenate(chosen),)
+            arrays = tuple(np.concatenate([b[j] for b in chosen]) for j in range(2))
+        else:
+            arrays = (np.concatenate(chosen),)
+        if keras.backend.backend() != "tensorflow":
+            return arrays, fit
+        # As kerasgen's data sources deliver batches on TensorFlow: a tf.data pipeline with
+        # autotuning off. Keras' own pipeline for NumPy arrays autotunes, and releasing its
+        # iterator waits for the autotuning thread's next wake (docs/performance.md): a wait
+        # that can fall inside the timed epoch when the warm-up call's iterator is freed.
+        import tensorflow as tf
+
+        options = tf.data.Options()
+        options.autotune.enabled = False
+        data = tf.data.Dataset.from_tensor_slices(arrays if len(arrays) > 1 else arrays[0])
+        data = data.batch(args.batch_size).prefetch(2).with_options(options)
+        return (data,), dict(epochs=1, verbose=0)
 
     start = time.perf_counter()
-    model.fit(*inputs(batches[:WARMUP_STEPS]), **fit)
+    x, kwargs = inputs(batches[:WARMUP_STEPS])
+    model.fit(*x, **kwargs)
     warmup = time.perf_counter() - start
     timer = EpochTimer()
-    model.fit(*inputs([batches[i % len(batches)] for i in range(args.steps)]),
-              callbacks=[timer], **fit)
+    x, kwargs = inputs([batches[i % len(batches)] for i in range(args.steps)])
+    model.fit(*x, callbacks=[timer], **kwargs)
     return warmup, timer.seconds
 
 
