@@ -1,6 +1,7 @@
 """Test configuration: the Keras backend comes from KERAS_BACKEND, as for any Keras user.
 
-The README's test command runs pytest once per backend, in parallel workers (pytest-xdist). Tests marked `backend` (everything that
+The README's test command runs pytest once per backend, in parallel workers (pytest-xdist,
+`--dist loadfile`: a file's tests run in one worker, which builds its module fixtures once). Tests marked `backend` (everything that
 trains, saves or runs a model's ops) run under every backend; the others do not depend on the
 backend and run once, in the tensorflow pass. Tests marked `only_backend(name)` test that
 backend's own code and run in its pass only. Tests are deselected, never skipped, elsewhere, and
@@ -39,25 +40,12 @@ def _runs_here(item):
     return BACKEND == PRIMARY_BACKEND or item.get_closest_marker("backend") is not None
 
 
-def _shares_a_module_fixture(item):
-    fixtures = getattr(item, "_fixtureinfo", None)
-    defs = fixtures.name2fixturedefs.values() if fixtures else ()
-    return any(d and d[-1].scope == "module" for d in defs)
-
-
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     selected = [item for item in items if _runs_here(item)]
     deselected = [item for item in items if not _runs_here(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected
-    # The README runs the suite in parallel (pytest-xdist, `--dist loadgroup`): the tests that
-    # share a module-scoped fixture (a trained model, the cross-backend files) go to one worker,
-    # which builds it once.
-    for item in items:
-        if _shares_a_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
 
 
 @pytest.fixture(autouse=True)
