@@ -1,11 +1,11 @@
 """Test configuration: the Keras backend comes from KERAS_BACKEND, as for any Keras user.
 
 The README's test command runs pytest once per backend, in parallel workers (pytest-xdist,
-`--dist loadfile`: a file's tests run in one worker, which builds its module fixtures once). Tests marked `backend` (everything that
-trains, saves or runs a model's ops) run under every backend; the others do not depend on the
-backend and run once, in the tensorflow pass. Tests marked `only_backend(name)` test that
-backend's own code and run in its pass only. Tests are deselected, never skipped, elsewhere, and
-the header says which backend ran.
+`--dist loadfile`: a file's tests run in one worker, which builds its module fixtures once).
+Tests marked `backend` (everything that trains, saves or runs a model's ops) run under every
+backend; the others do not depend on the backend and run once, in the tensorflow pass. Tests
+marked `only_backend(name)` test that backend's own code and run in its pass only. Tests are
+deselected, never skipped, elsewhere, and the header says which backend ran.
 """
 
 import os
