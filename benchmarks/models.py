@@ -339,11 +339,11 @@ def run_kerasgen(args, batches):
         # that can fall inside the timed epoch when the warm-up call's iterator is freed.
         import tensorflow as tf
 
-        options = tf.data.Options()
-        options.autotune.enabled = False
+        from kerasgen.data.pipeline import without_autotuning
+
         data = tf.data.Dataset.from_tensor_slices(arrays if len(arrays) > 1 else arrays[0])
-        data = data.batch(args.batch_size).prefetch(2).with_options(options)
-        return (data,), dict(epochs=1, verbose=0)
+        return (without_autotuning(data.batch(args.batch_size).prefetch(2)),), dict(epochs=1,
+                                                                                   verbose=0)
 
     start = time.perf_counter()
     x, kwargs = inputs(batches[:WARMUP_STEPS])

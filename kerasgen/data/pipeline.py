@@ -184,6 +184,17 @@ def default_workers():
     return max(1, min(8, len(cores)))
 
 
+def without_autotuning(dataset):
+    """`dataset` with tf.data's autotuning off. Releasing an autotuned data set's iterator (at
+    the end of every epoch of `fit`) waits for tf.data's autotuning thread to wake, up to a
+    minute later (docs/performance.md); set parallelism explicitly instead."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return dataset.with_options(options)
+
+
 def thread_map(fn, items, chunk=256):
     """`[fn(x) for x in items]` on 8 threads, which overlap the waits of a cold or network
     disk (and Pillow's decoding, which releases the GIL)."""
@@ -361,12 +372,8 @@ class Pipeline:
                 self._augment_element, num_parallel_calls=self.parallel_calls()
             )
         images = images.batch(self.batch_size, drop_remainder=self.drop_remainder)
-        # Autotuning off: releasing an autotuned data set's iterator (at the end of every epoch
-        # of `fit`) waits for tf.data's autotuning thread to wake, up to a minute later
-        # (docs/performance.md). Parallelism is set above; prefetch grows its own buffer.
-        options = tf.data.Options()
-        options.autotune.enabled = False
-        return images.prefetch(tf.data.AUTOTUNE).with_options(options)
+        # Parallelism is set above; prefetch grows its own buffer.
+        return without_autotuning(images.prefetch(tf.data.AUTOTUNE))
 
     def _augment_element(self, element, draw):
         import tensorflow as tf
