@@ -67,10 +67,12 @@ def test_vae_sliders_are_principal_components_and_round_trip(vae):
     # The seed's own coordinates give back its latent; its face is `generate(seed=5)`.
     np.testing.assert_allclose(explorer.latent(5, own), z0, atol=1e-5)
     np.testing.assert_allclose(explorer.image(5), vae.generate(1, seed=5)[0], atol=1e-6)
-    # Moving slider 2 by 1.5 moves the latent by 1.5 along component 2 only.
+    # Moving slider 2 by 1.5 (towards zero, so it stays on the slider wherever the seed's own
+    # value lies in [-3, 3]) moves the latent by 1.5 along component 2 only.
+    step = -1.5 if own[2] > 0 else 1.5
     moved = own.copy()
-    moved[2] += 1.5
-    np.testing.assert_allclose(explorer.latent(5, moved) - z0, 1.5 * explorer.directions[2],
+    moved[2] += step
+    np.testing.assert_allclose(explorer.latent(5, moved) - z0, step * explorer.directions[2],
                                atol=1e-5)
     np.testing.assert_allclose(explorer.coords(explorer.latent(5, moved)), moved, atol=1e-5)
     assert np.abs(explorer.image(5, moved) - explorer.image(5, own)).max() > 1e-4
