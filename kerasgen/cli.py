@@ -484,6 +484,10 @@ def _train(args):
     from kerasgen.models.base import resolve_steps_per_execution
 
     out = args.out or os.path.join("runs", args.model)
+    # --seed also seeds Keras' global generators, which the layers' initializers draw from: two
+    # runs with the same --seed start from the same weights (the model's own seed covers only
+    # the noise drawn inside train_step).
+    keras.utils.set_random_seed(args.seed)
     model = build_model(args)  # checks the model's options before the folder is touched
     attributes = list(getattr(model, "attributes", None) or []) or None
     if args.classifier and not attributes:

@@ -48,7 +48,9 @@ def data_options(image_size=64, split="train"):
     data.add_argument("--split", default=split,
                       help="train | validation | test (synthetic, CelebA), all (CelebA folder); "
                            + (f"default {split}" if split else "default: see the command"))
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=int, default=0,
+                      help="random seed: the data's order and synthetic faces; in training also "
+                           "the initial weights and the noise drawn while training")
     return data
 
 
