@@ -48,6 +48,9 @@ fused_batch_norm = _steps.fused_batch_norm
 #: `fused_group_norm(x, gamma, beta, groups, epsilon)` -> group-normalised channels-last `x` in
 #: one kernel, or None where Keras' own group normalisation is as fast (TF, JAX: traced).
 fused_group_norm = _steps.fused_group_norm
+#: `make_train_function(model, force)`: sets `model.train_function` and returns True where this
+#: backend builds it differently from Keras (JAX on a CPU), else returns False.
+make_train_function = getattr(_steps, "make_train_function", lambda model, force: False)
 #: `default_jit_compile()`: what `compile(jit_compile="auto")` resolves to on this backend.
 default_jit_compile = _steps.default_jit_compile
 #: `default_steps_per_execution()`: what `compile(steps_per_execution="auto")` resolves to.

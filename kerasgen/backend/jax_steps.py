@@ -57,6 +57,23 @@ def default_steps_per_execution():
     return 16 if accelerators() else 1
 
 
+def make_train_function(model, force=False):
+    """On a CPU, `model.train_function` as Keras builds it but without donating the state's
+    buffers to the jitted step (Keras passes `donate_argnums=0`): XLA:CPU runs a donated DCGAN
+    step slower (docs/performance.md), and a CPU's memory does not need the saving. Returns
+    False, leaving it to Keras, on accelerators (where donation saves device memory), with a
+    distribution (Keras' sharded outputs), eagerly, or without `jit_compile`."""
+    from keras.src.backend.config import is_nnx_enabled
+    from keras.src.distribution import distribution_lib
+
+    if (accelerators() or model.run_eagerly or not model.jit_compile or is_nnx_enabled()
+            or distribution_lib.distribution() is not None):
+        return False
+    if model.train_function is None or force:
+        model.train_function = model._make_function(jax.jit(model.train_step))
+    return True
+
+
 def accelerators():
     """The non-CPU devices JAX sees, as `"gpu:i (kind)"`."""
     return [f"{d.platform}:{d.id} ({d.device_kind})" for d in jax.devices()

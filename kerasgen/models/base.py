@@ -252,6 +252,12 @@ class GenerativeModel(keras.Model):
         """Runs `train_phases()` on one batch (see `kerasgen.backend`)."""
         return backend.train_step(self, *args)
 
+    def make_train_function(self, force=False):
+        """Keras' train function, or the backend's own where it has one (JAX on a CPU: the
+        step without buffer donation, see `kerasgen.backend`)."""
+        if not backend.make_train_function(self, force):
+            super().make_train_function(force)
+
     def test_step(self, *args):
         """`evaluation_logs` of one batch (see `kerasgen.backend`), for `evaluate()` and
         `fit(validation_data=...)`, whose logs then carry `val_<name>`."""
