@@ -33,6 +33,20 @@ def test_conv_layers_equal_keras_layers(ours_class, keras_class, size, padding, 
 
 
 @pytest.mark.backend
+def test_grouped_conv_with_bias_equals_keras_layer():
+    """Grouped convolutions are Keras' op, with kerasgen's bias added after it."""
+    kwargs = dict(filters=6, kernel_size=3, padding="same", groups=2,
+                  bias_initializer="random_normal")
+    ours, theirs = Conv2D(**kwargs), keras.layers.Conv2D(**kwargs)
+    x = np.random.default_rng(0).standard_normal((2, 5, 5, 4)).astype("float32")
+    ours.build(x.shape)
+    theirs.build(x.shape)
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)),
+                               keras.ops.convert_to_numpy(theirs(x)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.backend
 def test_discriminator_uses_kerasgen_conv_and_reloads(tmp_path):
     critic = nets.discriminator(image_size=16, width=8, norm="layer")
     assert sum(type(layer) is Conv2D for layer in critic.layers) == 2

@@ -2,6 +2,9 @@
 what Keras' own functional call computes, outputs and state updates alike, and is taken where
 it should be."""
 
+import gc
+import weakref
+
 import numpy as np
 import pytest
 import keras
@@ -92,6 +95,49 @@ def test_fast_path_computes_what_keras_computes(name, training, monkeypatch):
         assert any(not np.array_equal(a, b) for a, b in zip(before, slow_state))
     # PyTorch answers every call itself; TensorFlow and JAX trace the step and leave it to Keras.
     assert spy.answered == (1 if backend.BACKEND == "torch" else 0)
+
+
+class _Tap(keras.layers.Layer):
+    """Doubles its input and keeps a weak reference to it (an output nothing else needs)."""
+
+    def call(self, x):
+        self.seen = weakref.ref(x)
+        return x * 2.0
+
+
+class _Check(keras.layers.Layer):
+    """Records whether the tapped tensor is still alive when the next layer but one runs."""
+
+    def __init__(self, tap, **kwargs):
+        super().__init__(**kwargs)
+        self.tap, self.alive = tap, None
+
+    def call(self, x):
+        gc.collect()
+        self.alive = self.tap.seen() is not None
+        return x
+
+
+@pytest.mark.backend
+@pytest.mark.only_backend("torch")
+def test_fast_path_frees_each_intermediate_after_its_last_use(monkeypatch):
+    """Eagerly on PyTorch a tensor lives while something refers to it: the graph walk drops its
+    reference after the tensor's last consumer (Keras' keeps all until the call ends), so a
+    dense layer's output that nothing saves for backward is gone before the network ends."""
+    inputs = keras.Input((4,))
+    tap = _Tap()
+    check = _Check(tap)
+    h = keras.layers.Dense(6)(inputs)
+    outputs = check(keras.layers.Dense(3)(tap(h)))
+    network = nets.Network(inputs, outputs)
+    x = keras.ops.convert_to_tensor(_normal(2, 4))
+    spy = _Spy(monkeypatch)
+    out = network(x, training=True)
+    assert spy.answered == 1 and check.alive is False
+    spy.disable = True
+    expected = network(x, training=True)  # Keras' walk: the dense output is still referenced
+    assert check.alive is True
+    np.testing.assert_allclose(_numpy(out)[0], _numpy(expected)[0], rtol=1e-6)
 
 
 @pytest.mark.backend

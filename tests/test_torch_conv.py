@@ -108,3 +108,43 @@ def test_conv_transpose_other_arguments_fall_back_to_keras():
         assert not torch_conv.is_supported(x.shape, w.shape, 2, "same", **kwargs)
     _check(lambda x, w: backend.conv_transpose(x, w, 2, "same", dilation_rate=2),
            lambda x, w: keras.ops.conv_transpose(x, w, 2, "same", dilation_rate=2), x, w)
+
+
+@pytest.mark.parametrize("op, layout, size, kernel, strides, padding", [
+    ("conv", "conv", 16, (4, 4), 2, "same"), ("conv", "conv", 7, (3, 3), 1, "same"),
+    ("conv", "conv", (6, 7), (4, 4), 1, "same"),              # asymmetric pads: Keras' op
+    ("conv_transpose", "transpose", 8, (4, 4), 2, "same"),
+    ("conv_transpose", "transpose", 5, (3, 3), 2, "same"),    # odd kernel: Keras' op
+])
+def test_bias_goes_into_the_convolution(op, layout, size, kernel, strides, padding, monkeypatch):
+    """`backend.conv(..., bias=b)` is `keras.ops.conv(...) + b` (outputs and the gradients of
+    x, kernel and b); where torch_conv runs it, the bias is handed to torch's kernel (no
+    separate add); elsewhere Keras' op and an add."""
+    x, w = _pair(2, size, 5, 4, kernel, layout)
+    b = torch.tensor(np.random.default_rng(3).standard_normal(4), dtype=torch.float32,
+                     requires_grad=True)
+    ours = lambda x, w: getattr(backend, op)(x, w, strides, padding, bias=b)
+    ref = lambda x, w: getattr(keras.ops, op)(x, w, strides, padding) + b
+    y, y_ref = ours(x, w), ref(x, w)
+    np.testing.assert_allclose(y.detach().numpy(), y_ref.detach().numpy(), rtol=1e-5, atol=1e-5)
+    dy = torch.tensor(np.random.default_rng(1).standard_normal(tuple(y.shape)),
+                      dtype=torch.float32)
+    for a, c in zip(torch.autograd.grad(y, [x, w, b], dy),
+                    torch.autograd.grad(y_ref, [x, w, b], dy)):
+        np.testing.assert_allclose(a.numpy(), c.numpy(), rtol=1e-4, atol=1e-4)
+
+    torch_name = {"conv": "conv2d", "conv_transpose": "conv_transpose2d"}[op]
+    calls = []
+    real = getattr(torch.nn.functional, torch_name)
+    def record(*args, **kwargs):
+        calls.append(args[2] if len(args) > 2 else kwargs.get("bias"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch_conv.F, torch_name, record)
+    getattr(backend, op)(x, w, strides, padding, bias=b)
+    supported = (torch_conv.is_conv_supported if op == "conv" else torch_conv.is_supported)(
+        x.shape, w.shape, strides, padding)
+    if supported:
+        assert len(calls) == 1 and calls[0] is b
+    else:
+        assert calls == [None]  # Keras' op, then an add

@@ -63,6 +63,7 @@ prepare_optimizer = getattr(_steps, "prepare_optimizer", lambda optimizer: None)
 #: where Keras' call is to be used (PyTorch runs eagerly and has one; TF and JAX trace).
 run_graph = getattr(_steps, "run_graph", lambda network, inputs, training: None)
 
+_FUSES_BIAS = BACKEND == "torch"  # torch_conv's kernels add the bias themselves
 if BACKEND == "jax":
     from kerasgen.backend import jax_conv as _conv
 elif BACKEND == "torch":
@@ -71,21 +72,41 @@ else:  # TensorFlow's own kernels take NHWC as they are.
     _conv = None
 
 
-def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """`keras.ops.conv`, computed by kerasgen's own convolution where the backend has one for
-    these arguments: JAX (`jax_conv`: an input gradient XLA:CPU runs fast, so a gradient
-    penalty's second-order gradient stays fast) and PyTorch (`torch_conv`: no layout copies)."""
+def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, bias=None):
+    """`keras.ops.conv` (plus `bias`, if given, per output channel), computed by kerasgen's own
+    convolution where the backend has one for these arguments: JAX (`jax_conv`: an input
+    gradient XLA:CPU runs fast, so a gradient penalty's second-order gradient stays fast) and
+    PyTorch (`torch_conv`: no layout copies, the bias added inside the convolution's kernel
+    instead of by a separate pass over the output and a reduction for its gradient)."""
     if _conv is not None and _conv.is_conv_supported(x.shape, kernel.shape, strides, padding,
                                                      data_format, dilation_rate):
-        return _conv.conv(x, kernel, strides, padding, data_format, dilation_rate)
-    return keras.ops.conv(x, kernel, strides, padding, data_format, dilation_rate)
+        if _FUSES_BIAS:
+            return _conv.conv(x, kernel, strides, padding, data_format, dilation_rate, bias)
+        y = _conv.conv(x, kernel, strides, padding, data_format, dilation_rate)
+    else:
+        y = keras.ops.conv(x, kernel, strides, padding, data_format, dilation_rate)
+    return add_bias(y, bias, data_format)
 
 
 def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
-                   data_format=None, dilation_rate=1):
-    """`keras.ops.conv_transpose`, likewise: JAX's with a backward pass XLA:CPU runs fast,
-    PyTorch's without layout copies or cropping."""
+                   data_format=None, dilation_rate=1, bias=None):
+    """`keras.ops.conv_transpose` (plus `bias`), likewise: JAX's with a backward pass XLA:CPU
+    runs fast, PyTorch's without layout copies or cropping and with the bias in its kernel."""
     args = (strides, padding, output_padding, data_format, dilation_rate)
     if _conv is not None and _conv.is_supported(x.shape, kernel.shape, *args):
-        return _conv.conv_transpose(x, kernel, *args)
-    return keras.ops.conv_transpose(x, kernel, *args)
+        if _FUSES_BIAS:
+            return _conv.conv_transpose(x, kernel, *args, bias)
+        y = _conv.conv_transpose(x, kernel, *args)
+    else:
+        y = keras.ops.conv_transpose(x, kernel, *args)
+    return add_bias(y, bias, data_format)
+
+
+def add_bias(y, bias, data_format=None):
+    """`y` plus `bias` per channel (`y` itself where `bias` is None)."""
+    if bias is None:
+        return y
+    channels_first = (data_format or keras.config.image_data_format()) == "channels_first"
+    ones = (1,) * (len(y.shape) - 2)
+    shape = (1, -1) + ones if channels_first else (1,) + ones + (-1,)
+    return keras.ops.add(y, keras.ops.reshape(bias, shape))

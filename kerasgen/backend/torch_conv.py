@@ -8,7 +8,10 @@ profile that found these copies is in docs/performance.md.
 Here an NHWC tensor is handed to `torch.nn.functional.conv2d` / `conv_transpose2d` as the
 NCHW view `x.permute(0, 3, 1, 2)`, which *is* a channels-last tensor in PyTorch's terms, so
 oneDNN (and cuDNN) run their channels-last kernels on it and return a channels-last result,
-whose NHWC view is contiguous again. Keras' padding is passed to torch directly:
+whose NHWC view is contiguous again. A layer's bias is passed to that call too, so the kernel
+adds it as it writes the output (Keras' layers add it afterwards: one more pass over the
+output, and a reduction over it for the bias's gradient). Keras' padding is passed to torch
+directly:
 
 - `conv`: the "same"/"valid" pads when they are symmetric (every stride-2 "same" 4x4 layer
   on even sizes);
@@ -67,27 +70,30 @@ def is_supported(x_shape, kernel_shape, strides=1, padding="valid", output_paddi
                      output_padding, data_format, dilation_rate)
 
 
-def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1):
-    """`keras.ops.conv` for NHWC `x` and an HWIO kernel, as one channels-last torch call."""
+def conv(x, kernel, strides=1, padding="valid", data_format=None, dilation_rate=1, bias=None):
+    """`keras.ops.conv` for NHWC `x` and an HWIO kernel (plus `bias` per output channel), as
+    one channels-last torch call."""
     x, kernel = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel)
+    bias = None if bias is None else keras.ops.convert_to_tensor(bias)
     strides, torch_padding = _torch_conv_padding(
         tuple(x.shape), tuple(kernel.shape), strides, padding, data_format, dilation_rate
     )
-    y = F.conv2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), None, strides,
+    y = F.conv2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias, strides,
                  torch_padding)
     return y.permute(0, 2, 3, 1)
 
 
 def conv_transpose(x, kernel, strides=1, padding="valid", output_padding=None,
-                   data_format=None, dilation_rate=1):
-    """`keras.ops.conv_transpose` for NHWC `x` and a (kh, kw, out, in) kernel, as one
-    channels-last torch call."""
+                   data_format=None, dilation_rate=1, bias=None):
+    """`keras.ops.conv_transpose` for NHWC `x` and a (kh, kw, out, in) kernel (plus `bias`),
+    as one channels-last torch call."""
     x, kernel = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(kernel)
+    bias = None if bias is None else keras.ops.convert_to_tensor(bias)
     strides, torch_padding, torch_output_padding = _torch_conv_transpose_padding(
         tuple(x.shape), tuple(kernel.shape), strides, padding, output_padding, data_format,
         dilation_rate,
     )
     # torch's transposed-convolution weight is (in, out, kh, kw).
-    y = F.conv_transpose2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), None, strides,
+    y = F.conv_transpose2d(x.permute(0, 3, 1, 2), kernel.permute(3, 2, 0, 1), bias, strides,
                            torch_padding, torch_output_padding)
     return y.permute(0, 2, 3, 1)

@@ -21,17 +21,15 @@ NORMS = ("batch", "layer", "none", "conditional_batch")
 class Conv2DTranspose(layers.Conv2DTranspose):
     """`keras.layers.Conv2DTranspose` computing `kerasgen.backend.conv_transpose`: the same
     numbers, with a backward pass that XLA:CPU runs much faster under JAX (see
-    `kerasgen.backend.jax_conv`); on PyTorch without layout copies (`torch_conv`)."""
+    `kerasgen.backend.jax_conv`); on PyTorch without layout copies and with the bias added
+    inside the convolution's kernel (`torch_conv`)."""
 
     def call(self, inputs):
         outputs = backend.conv_transpose(
             inputs, self.kernel, strides=list(self.strides), padding=self.padding,
             output_padding=self.output_padding, dilation_rate=self.dilation_rate,
-            data_format=self.data_format,
+            data_format=self.data_format, bias=self.bias if self.use_bias else None,
         )
-        if self.use_bias:
-            shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
-            outputs = keras.ops.add(outputs, keras.ops.reshape(self.bias, shape))
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
@@ -41,15 +39,28 @@ class Conv2DTranspose(layers.Conv2DTranspose):
 class Conv2D(layers.Conv2D):
     """`keras.layers.Conv2D` computing `kerasgen.backend.conv`: the same numbers; under JAX its
     input gradient is the fast transposed convolution above, which makes the gradient
-    penalty's second-order gradient (WGAN-GP) several times faster on XLA:CPU."""
+    penalty's second-order gradient (WGAN-GP) several times faster on XLA:CPU; on PyTorch the
+    bias is added inside the convolution's kernel (no separate pass over the output)."""
 
     def convolution_op(self, inputs, kernel):
+        return self.convolve(inputs, kernel, bias=None)
+
+    def convolve(self, inputs, kernel, bias):
+        """The convolution with `kernel`, plus `bias` (None: none), in one backend call
+        (on PyTorch the bias is added inside the convolution's kernel)."""
         if self.groups != 1:
-            return super().convolution_op(inputs, kernel)
+            return backend.add_bias(super().convolution_op(inputs, kernel), bias,
+                                    self.data_format)
         return backend.conv(
             inputs, kernel, strides=list(self.strides), padding=self.padding,
-            dilation_rate=self.dilation_rate, data_format=self.data_format,
+            dilation_rate=self.dilation_rate, data_format=self.data_format, bias=bias,
         )
+
+    def call(self, inputs):
+        outputs = self.convolve(inputs, self.kernel, self.bias if self.use_bias else None)
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")

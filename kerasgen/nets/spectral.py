@@ -107,10 +107,8 @@ class SNConv2D(SpectralNormalizationMixin, Conv2D):
 
     def call(self, inputs, training=None):
         self._check_not_quantized_or_lora()
-        outputs = self.convolution_op(inputs, self.normalized_kernel(training))
-        if self.use_bias:
-            shape = (1, 1, 1, -1) if self.data_format == "channels_last" else (1, -1, 1, 1)
-            outputs = ops.add(outputs, ops.reshape(self.bias, shape))
+        outputs = self.convolve(inputs, self.normalized_kernel(training),
+                                self.bias if self.use_bias else None)
         if self.activation is not None:
             return self.activation(outputs)
         return outputs
