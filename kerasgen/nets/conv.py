@@ -43,11 +43,21 @@ class Conv2D(layers.Conv2D):
     bias is added inside the convolution's kernel (no separate pass over the output)."""
 
     def convolution_op(self, inputs, kernel):
-        return self.convolve(inputs, kernel, bias=None)
+        return self._convolve(inputs, kernel, bias=None)
 
-    def convolve(self, inputs, kernel, bias):
-        """The convolution with `kernel`, plus `bias` (None: none), in one backend call
-        (on PyTorch the bias is added inside the convolution's kernel)."""
+    def call(self, inputs):
+        return self.apply_kernel(inputs, self.kernel)
+
+    def apply_kernel(self, inputs, kernel):
+        """The layer's output computed with `kernel`: the convolution and the bias in one
+        backend call (on PyTorch the bias is added inside the convolution's kernel), then the
+        activation."""
+        outputs = self._convolve(inputs, kernel, self.bias if self.use_bias else None)
+        if self.activation is not None:
+            return self.activation(outputs)
+        return outputs
+
+    def _convolve(self, inputs, kernel, bias):
         if self.groups != 1:
             return backend.add_bias(super().convolution_op(inputs, kernel), bias,
                                     self.data_format)
@@ -55,12 +65,6 @@ class Conv2D(layers.Conv2D):
             inputs, kernel, strides=list(self.strides), padding=self.padding,
             dilation_rate=self.dilation_rate, data_format=self.data_format, bias=bias,
         )
-
-    def call(self, inputs):
-        outputs = self.convolve(inputs, self.kernel, self.bias if self.use_bias else None)
-        if self.activation is not None:
-            return self.activation(outputs)
-        return outputs
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")

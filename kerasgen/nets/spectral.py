@@ -107,11 +107,7 @@ class SNConv2D(SpectralNormalizationMixin, Conv2D):
 
     def call(self, inputs, training=None):
         self._check_not_quantized_or_lora()
-        outputs = self.convolve(inputs, self.normalized_kernel(training),
-                                self.bias if self.use_bias else None)
-        if self.activation is not None:
-            return self.activation(outputs)
-        return outputs
+        return self.apply_kernel(inputs, self.normalized_kernel(training))
 
 
 @keras.saving.register_keras_serializable(package="kerasgen")
