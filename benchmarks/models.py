@@ -43,6 +43,14 @@ NUM_BATCHES = 8
 WARMUP_STEPS = 2
 
 
+def usage():
+    """The process's minor page faults and user and system CPU seconds so far (every thread)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return np.array([r.ru_minflt, r.ru_utime, r.ru_stime])
+
+
 # ---- the models, as the benchmark builds them ---------------------------------------------------
 
 
@@ -316,10 +324,12 @@ def run_kerasgen(args, batches):
 
     class EpochTimer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
+            self.usage = usage()
             self.start = time.perf_counter()
 
         def on_epoch_end(self, epoch, logs=None):  # logs are read back: the device is synced.
             self.seconds = time.perf_counter() - self.start
+            self.usage = usage() - self.usage
 
     keras.mixed_precision.set_global_policy(args.policy)
     model = build(args.model, args.image_size)
@@ -352,7 +362,7 @@ def run_kerasgen(args, batches):
     timer = EpochTimer()
     x, kwargs = inputs([batches[i % len(batches)] for i in range(args.steps)])
     model.fit(*x, callbacks=[timer], **kwargs)
-    return warmup, timer.seconds
+    return warmup, timer.seconds, timer.usage
 
 
 def run_textbook(args, batches):
@@ -391,8 +401,8 @@ def run_jax_textbook(args, batches):
 
 
 def time_steps(step, batches, timed):
-    """`(warm-up seconds, seconds of `timed` steps)` of a textbook step; reading its losses
-    back as Python floats ends each measurement with a sync."""
+    """`(warm-up seconds, seconds of `timed` steps, their `usage()`)` of a textbook step;
+    reading its losses back as Python floats ends each measurement with a sync."""
 
     def steps(n, offset):
         out = None
@@ -403,9 +413,11 @@ def time_steps(step, batches, timed):
     start = time.perf_counter()
     steps(WARMUP_STEPS, 0)
     warmup = time.perf_counter() - start
+    before = usage()
     start = time.perf_counter()
     steps(timed, WARMUP_STEPS)
-    return warmup, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return warmup, seconds, usage() - before
 
 
 #: Per backend, the textbook row: (worker key, label).
@@ -433,10 +445,15 @@ def worker(args):
 
     batches = fixed_batches(args.model, args.batch_size, args.image_size)
     run = RUNS[args.worker]
-    warmup, seconds = run(args, batches)
+    warmup, seconds, (faults, user, system) = run(args, batches)
     print("RESULT " + json.dumps({
         "img_per_s": args.batch_size * args.steps / seconds,
         "warmup_seconds": warmup,
+        # Per timed step. Faults: pages the step's memory touched afresh (XLA:CPU's buffers are
+        # mapped and unmapped every step, docs/performance.md); system: the kernel's share.
+        "minor_faults_per_step": faults / args.steps,
+        "user_seconds_per_step": user / args.steps,
+        "system_seconds_per_step": system / args.steps,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     }), flush=True)
 
@@ -517,6 +534,9 @@ def main(argv=None):
             if ok:
                 result["img_per_s"] = float(np.median([r["img_per_s"] for r in ok]))
                 result["img_per_s_rounds"] = [r["img_per_s"] for r in ok]
+                for k in ("minor_faults_per_step", "user_seconds_per_step",
+                          "system_seconds_per_step"):
+                    result[k] = float(np.median([r[k] for r in ok]))
             result.update(model=model, backend=backend, implementation=key, label=label)
             rows.append(result)
         for backend, (key, _) in TEXTBOOKS.items():
@@ -532,7 +552,7 @@ def main(argv=None):
             save(args, info, rows)
 
     print(f"\n{'model':<10}{'backend':<12}{'implementation':<32}{'img/s':>8}{'ratio':>7}"
-          f"{'peak RSS MB':>13}")
+          f"{'peak RSS MB':>13}{'faults/step':>13}{'sys s/step':>12}")
     for row in rows:
         if "img_per_s" not in row:
             print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}  failed: "
@@ -540,7 +560,8 @@ def main(argv=None):
             continue
         ratio = f"{row['ratio']:.2f}" if "ratio" in row else "-"
         print(f"{row['model']:<10}{row['backend']:<12}{row['label']:<32}{row['img_per_s']:>8.1f}"
-              f"{ratio:>7}{row['peak_rss_mb']:>13.0f}")
+              f"{ratio:>7}{row['peak_rss_mb']:>13.0f}{row['minor_faults_per_step']:>13.3g}"
+              f"{row['system_seconds_per_step']:>12.3f}")
     print("ratio = kerasgen fit img/s / textbook loop img/s on the same backend (TensorFlow: "
           "tf.GradientTape loop; PyTorch: torch.nn loop; JAX: jax.jit step).")
 
