@@ -14,7 +14,9 @@ import torch
 
 
 def default_jit_compile():
-    """Never: `torch.compile` recompiled every step and did not help on CPU."""
+    """Never by default: `torch.compile` of the whole step compiles for about a minute and ran
+    slower than the eager step on CPU (docs/performance.md); `compile(jit_compile=True)` asks
+    for it."""
     return False
 
 
@@ -66,7 +68,11 @@ def fused_adam(optimizer):
         index = self._get_variable_index
         m = [self._momentums[index(v)].value for v in variables]
         v = [self._velocities[index(v)].value for v in variables]
-        if not all(t.is_contiguous() for t in params + m + v):  # Keras makes them so; else
+        # Keras makes them contiguous; else, and under `torch.compile` (`jit_compile=True`: the
+        # kernel has no implementation for its tracer, and the compiler fuses Keras' update
+        # itself), Keras' own update.
+        if (torch.compiler.is_compiling()
+                or not all(t.is_contiguous() for t in params + m + v)):
             return type(self)._parallel_update_step(self, grads, variables, learning_rate)
         device = params[0].device
         t = self.iterations.value.to(device=device, dtype=torch.float32) + 1.0  # local_step
