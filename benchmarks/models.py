@@ -537,6 +537,8 @@ def main(argv=None):
                 for k in ("minor_faults_per_step", "user_seconds_per_step",
                           "system_seconds_per_step"):
                     result[k] = float(np.median([r[k] for r in ok]))
+            # Per round, None where it failed: ratios pair rows of the same round.
+            result["img_per_s_by_round"] = [r.get("img_per_s") for r in results]
             result.update(model=model, backend=backend, implementation=key, label=label)
             rows.append(result)
         for backend, (key, _) in TEXTBOOKS.items():
@@ -545,9 +547,11 @@ def main(argv=None):
             book = next((r for r in rows if r["model"] == model
                          and r["implementation"] == key and "img_per_s" in r), None)
             if mine and book:
-                pairs = list(zip(mine["img_per_s_rounds"], book["img_per_s_rounds"]))
-                mine["ratio_rounds"] = [a / b for a, b in pairs]
-                mine["ratio"] = float(np.median(mine["ratio_rounds"]))
+                pairs = [(a, b) for a, b in zip(mine["img_per_s_by_round"],
+                                                book["img_per_s_by_round"]) if a and b]
+                if pairs:
+                    mine["ratio_rounds"] = [a / b for a, b in pairs]
+                    mine["ratio"] = float(np.median(mine["ratio_rounds"]))
         if args.json:
             save(args, info, rows)
 

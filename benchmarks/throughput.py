@@ -10,7 +10,8 @@ random uint8 images (8 batches, cycled), and is timed in steady state: a few war
 - kerasgen:  `DCGAN(...).compile()` (default `jit_compile="auto"`) and `fit(..., verbose=0)`;
              the timed steps are a second `fit` call, timed from its first epoch's start to its
              end (which reads back the logs). TensorFlow also with `jit_compile=True` (XLA; the
-             default turns it on only where a GPU is visible).
+             default turns it on only where a GPU is visible), PyTorch too (`torch.compile`;
+             last, as it compiles for about a minute).
 - tensorflow textbook: the same Keras networks (`kerasgen.nets`) trained by a plain
              `tf.GradientTape` loop in `tf.function`, as the TensorFlow DCGAN tutorial / the
              Keras DCGAN example, with and without `jit_compile=True`.
@@ -71,6 +72,7 @@ ROWS = [
     ("torch", "kerasgen", "kerasgen fit, compile() default (eager)"),
     ("torch", "torch_nn", "textbook torch.nn (DCGAN tutorial)"),
     ("torch", "torch_nn_cl", "textbook torch.nn, channels_last"),
+    ("torch", "kerasgen_xla", "kerasgen fit, compile(jit_compile=True): torch.compile"),
 ]
 
 

@@ -280,6 +280,7 @@ def test_jit_compile_trains_as_the_uncompiled_step():
         model = tiny(FixedLatents)
         model.compile(jit_compile=jit)
         assert model.get_compile_config()["jit_compile"] is jit
+        assert model.jit_compile is jit  # Keras drops it silently where a layer cannot
         before.append([np.asarray(ops.convert_to_numpy(w)) for w in model.trainable_weights])
         model.fit(data, batch_size=8, epochs=1, verbose=0)  # 2 steps
         assert int(ops.convert_to_numpy(model.optimizer.iterations)) == 2

@@ -71,7 +71,7 @@ def fused_adam(optimizer):
         # Keras makes them contiguous; else, and under `torch.compile` (`jit_compile=True`: the
         # kernel has no implementation for its tracer, and the compiler fuses Keras' update
         # itself), Keras' own update.
-        if (torch.compiler.is_compiling()
+        if (_is_compiling()
                 or not all(t.is_contiguous() for t in params + m + v)):
             return type(self)._parallel_update_step(self, grads, variables, learning_rate)
         device = params[0].device
@@ -91,6 +91,11 @@ def fused_adam(optimizer):
     optimizer._parallel_update_step = types.MethodType(update, optimizer)
     optimizer._kerasgen_fused_adam = True
     return True
+
+
+#: Whether `torch.compile` is tracing (`torch.compiler.is_compiling` is torch >= 2.3).
+_is_compiling = (getattr(torch.compiler, "is_compiling", None)
+                 or (lambda: torch._dynamo.is_compiling()))
 
 
 def _unit_bias_steps(optimizer, n, device):

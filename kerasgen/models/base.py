@@ -168,8 +168,9 @@ class GenerativeModel(keras.Model):
         Optimizers are given by name, as `<name>_optimizer=...` (for example
         `generator_optimizer=keras.optimizers.Adam(1e-4)`) or as a dict `optimizers={name: ...}`;
         a model with a single optimizer also takes `optimizer=...`. Names not given keep their
-        defaults. `jit_compile="auto"` picks what is fastest on this backend (XLA on TensorFlow
-        and JAX, eager on PyTorch). `steps_per_execution="auto"` runs several training steps per
+        defaults. `jit_compile="auto"` picks what is fastest on this backend (XLA on JAX, and
+        on TensorFlow where a GPU is visible; eager on PyTorch, where `True` asks for
+        `torch.compile`). `steps_per_execution="auto"` runs several training steps per
         call where a GPU would otherwise wait for Python and the logs between steps (TensorFlow
         and JAX with an accelerator), one elsewhere (PyTorch's trainer runs one at a time).
         Callbacks then see every `steps_per_execution`-th batch, with the logs of the last.
